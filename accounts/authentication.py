@@ -1,0 +1,27 @@
+"""Bearer JWT authentication bound to a live login session."""
+
+from __future__ import annotations
+
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+
+from . import selectors, services
+
+
+class SessionJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication plus: the token's session (`sid`) must still be active,
+    checked against shared state on every request, so a revoke works before the token expires."""
+
+    def get_validated_token(self, raw_token):
+        token = super().get_validated_token(raw_token)
+        sid = token.get("sid")
+        if not sid or not selectors.session_is_active(sid):
+            raise AuthenticationFailed("Session has ended.", code="session_revoked")
+        return token
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            user, token = result
+            services.session_touch(session_id=token["sid"])
+        return result

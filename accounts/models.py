@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, mobile_number, password=None, **extra):
+        if not mobile_number:
+            raise ValueError("A user needs a mobile number")
+        user = self.model(mobile_number=mobile_number, **extra)
+        if password:
+            user.set_password(password)
+        else:
+            # Phone users log in by code; they have no password to guess.
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, mobile_number, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(mobile_number, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person, identified by a mobile number in E.164, created on first login."""
+
+    mobile_number = PhoneNumberField(_("mobile number"), unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "mobile_number"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return str(self.mobile_number)
+
+
+def _new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+class LoginSession(models.Model):
+    """One device's login. Refresh and access tokens carry its id (`sid`)."""
+
+    class Method(models.TextChoices):
+        SMS = "sms", _("SMS code")
+        AUTH4APP = "auth4app", _("Messenger confirmation")
+        SOCIAL = "social", _("Social login")
+
+    id = models.CharField(primary_key=True, max_length=32, default=_new_session_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    login_method = models.CharField(max_length=16, choices=Method.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    device = models.CharField(max_length=100, blank=True, default="")
+    browser = models.CharField(max_length=100, blank=True, default="")
+    os = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoke_reason = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("login session")
+        verbose_name_plural = _("login sessions")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_login_method_display()} · {self.device or '?'}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class SessionRefreshToken(models.Model):
+    """Which login session each issued refresh token (by jti) belongs to."""
+
+    jti = models.CharField(primary_key=True, max_length=255)
+    session = models.ForeignKey(LoginSession, on_delete=models.CASCADE, related_name="refresh_tokens")
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class Auth4appConfig(AppConfig):
+    name = "auth4app"

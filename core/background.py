@@ -1,0 +1,59 @@
+"""Run slow side effects (SMS delivery, ...) outside the request.
+
+With REDIS_URL set, `enqueue` hands the Celery task to the Redis broker and a `worker`
+process runs it. In the embedded mode (no Redis) there is no broker, so the task runs
+on a small in-process thread pool. Either way it is queued only after the surrounding
+transaction commits, so a worker never looks for a row that is not there yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+logger = logging.getLogger(__name__)
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hotline-bg")
+    return _executor
+
+
+def _run_in_thread(task, args, kwargs):
+    close_old_connections()
+    try:
+        task.apply(args=args, kwargs=kwargs, throw=False)
+    except Exception:  # pragma: no cover - logged, the outbox row keeps the state
+        logger.exception("background task %s failed", task.name)
+    finally:
+        close_old_connections()
+
+
+def uses_broker() -> bool:
+    return bool(settings.REDIS_URL) and not getattr(settings, "BACKGROUND_IN_PROCESS", False)
+
+
+def dispatch(task, *args, countdown: float | None = None, **kwargs) -> None:
+    """Send the task now (no transaction handling)."""
+    if uses_broker():
+        task.apply_async(args=args, kwargs=kwargs, countdown=countdown)
+    elif countdown:
+        import threading
+
+        timer = threading.Timer(countdown, lambda: _pool().submit(_run_in_thread, task, args, kwargs))
+        timer.daemon = True
+        timer.start()
+    else:
+        _pool().submit(_run_in_thread, task, args, kwargs)
+
+
+def enqueue(task, *args, **kwargs) -> None:
+    """Queue `task(*args, **kwargs)` to run in the background once the current transaction commits."""
+    transaction.on_commit(lambda: dispatch(task, *args, **kwargs))

@@ -1,0 +1,72 @@
+"""One place that turns errors into JSON for API clients."""
+
+from __future__ import annotations
+
+import math
+
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class RateLimited(exceptions.APIException):
+    """429 with Retry-After. The body never says which limit fired."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too many requests. Try again later."
+    default_code = "rate_limited"
+
+    def __init__(self, retry_after: int, detail: str | None = None):
+        super().__init__(detail)
+        self.retry_after = max(1, int(math.ceil(retry_after)))
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, RateLimited):
+        response = Response(
+            {"details": str(exc.detail), "detail": str(exc.detail), "retry_after": exc.retry_after},
+            status=exc.status_code,
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.Throttled) and exc.wait:
+        response["Retry-After"] = str(int(math.ceil(exc.wait)))
+    return response
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith("/api/") or path.startswith("/proxy/")
+
+
+def json_or_html_404(request, exception=None):
+    if _is_api_path(request.path):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_or_html_500(request):
+    if _is_api_path(request.path):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def json_or_html_400(request, exception=None):
+    if _is_api_path(request.path):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def json_or_html_403(request, exception=None):
+    if _is_api_path(request.path):
+        return JsonResponse({"detail": "Forbidden."}, status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)

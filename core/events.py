@@ -1,0 +1,26 @@
+"""Real-time events go out through the channel layer, only after the data they describe is committed."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def group_send_now(group: str, event: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception:  # pragma: no cover - the database stays the source of truth; clients resync
+        logger.exception("channel layer group_send to %s failed", group)
+
+
+def send_on_commit(group: str, event: dict) -> None:
+    """Publish `event` to `group` once the current transaction commits (immediately outside one)."""
+    transaction.on_commit(lambda: group_send_now(group, event))

@@ -1,0 +1,36 @@
+"""The client's address, trusting exactly TRUSTED_PROXY_COUNT proxies and no header beyond them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def _pick(forwarded_for: str, peer: str | None) -> str | None:
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0 or not forwarded_for:
+        return peer
+    chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+    # The last `hops` entries were appended by our own proxies; the one before them is the client.
+    if len(chain) < hops:
+        return chain[0] if chain else peer
+    return chain[-hops]
+
+
+def client_ip(request) -> str | None:
+    """Client IP of a Django/DRF request."""
+    return _pick(request.META.get("HTTP_X_FORWARDED_FOR", ""), request.META.get("REMOTE_ADDR"))
+
+
+def scope_client_ip(scope) -> str | None:
+    """Client IP of an ASGI scope (WebSocket)."""
+    headers = dict(scope.get("headers") or [])
+    forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+    client = scope.get("client") or (None, None)
+    return _pick(forwarded, client[0])
+
+
+def scope_header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
