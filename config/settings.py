@@ -277,6 +277,15 @@ SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, mini
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)
 SMS_HTTP_TIMEOUT_SECONDS = env_float("SMS_HTTP_TIMEOUT_SECONDS", 10.0)
+# A row left in `sending` longer than this lost its worker mid-call: it is failed, never resent
+# (the provider may already have delivered it). Must exceed the longest provider call.
+SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", int(SMS_HTTP_TIMEOUT_SECONDS * 3) + 5, minimum=1)
+SMS_OUTBOX_RETENTION_DAYS = env_int("SMS_OUTBOX_RETENTION_DAYS", 90, minimum=1)
+# Key of the encryption of one-time codes waiting in the outbox (sms.crypto).
+SMS_SECRET_KEY = env_str("SMS_SECRET_KEY", SECRET_KEY)
+# Text of one-time code SMS; {code} and {minutes} are filled in. The outbox stores it with the code masked.
+SMS_OTP_TEXT = env_str("SMS_OTP_TEXT", "Your hotline code is {code}. It expires in {minutes} min.")
+SMS_MAX_TEXT_LENGTH = 900
 SMS_PROVIDERS = {
     "kavenegar": {
         "API_URL": env_str("KAVENEGAR_API_URL", "https://api.kavenegar.com"),

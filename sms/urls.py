@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("message/send/", views.MessageSendView.as_view(), name="sms-message-send"),
+    path("message/<int:message_id>/", views.MessageStatusView.as_view(), name="sms-message-status"),
+]

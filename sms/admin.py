@@ -1,0 +1,32 @@
+from django.contrib import admin, messages
+
+from . import services
+from .models import Message
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "to", "purpose", "status", "provider", "attempts", "error_code", "created_at", "sent_at"]
+    list_filter = ["status", "provider", "purpose"]
+    search_fields = ["to"]
+    date_hierarchy = "created_at"
+    actions = ["retry_messages"]
+    readonly_fields = [
+        "to", "text", "template_id", "params", "purpose", "status", "provider", "provider_index",
+        "provider_attempts", "attempts", "provider_message_id", "error_code", "last_error", "requested_by",
+        "created_at", "updated_at", "next_attempt_at", "claimed_at", "sent_at", "expires_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        # SMS go out through sms.services only; the admin watches and retries.
+        return False
+
+    @admin.action(description="Retry selected failed messages", permissions=["change"])
+    def retry_messages(self, request, queryset):
+        retried = sum(1 for message in queryset if services.message_retry(message=message))
+        skipped = queryset.count() - retried
+        self.message_user(request, f"{retried} message(s) queued again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} skipped: not failed, or a one-time code that expired.", messages.WARNING
+            )
