@@ -1,0 +1,258 @@
+"""Writes of the otp app: send a login code by SMS, and exchange it for a JWT pair.
+
+The flow (shaped like django-allauth's login-by-code, but stateless for API clients):
+
+* `otp_code_send` checks the resend cooldown (409), spends the per-IP, per-number and global
+  send budgets (429), supersedes the number's older codes, stores the new code as an HMAC
+  bound to its challenge and queues the SMS after commit. It never looks the number up among
+  users, so its answer and work are the same whether or not an account exists.
+* `otp_authenticate` checks the number's failure budget (429), claims one try on the newest
+  challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons can ever
+  happen, even in parallel), compares in constant time, then consumes the challenge with a
+  second conditional UPDATE: exactly one request can win it.
+
+Every limit lives in the shared cache (`core.ratelimit`), so it holds across processes.
+The code itself is never logged, returned or stored; only the SMS gateway receives it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+
+from accounts.services import LoginResult, login_complete, user_get_or_create
+from core import clock, ratelimit
+from core.errors import RateLimited
+from core.phone import mask_phone
+
+from .models import Challenge
+from .selectors import challenge_newest
+
+logger = logging.getLogger(__name__)
+
+HOUR = 3600
+
+
+class ResendCooldown(Exception):
+    """A code was sent to this number less than OTP_RESEND_SECONDS ago."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"resend cooldown: {retry_after}s")
+        self.retry_after = max(1, int(retry_after))
+
+
+class InvalidCode(Exception):
+    """Wrong, expired, used, superseded or exhausted code, or no code at all: callers cannot tell which."""
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    expires_in: int
+    resend_in: int
+
+
+# --- the code -------------------------------------------------------------------
+
+
+def code_generate() -> str:
+    """A uniformly random OTP_LENGTH-digit code from the OS's CSPRNG."""
+    length = settings.OTP_LENGTH
+    return f"{secrets.randbelow(10**length):0{length}d}"
+
+
+def code_digest(*, challenge_id, mobile_number: str, code: str) -> str:
+    """HMAC-SHA256 of the code bound to its challenge and number (what the database keeps)."""
+    message = f"hotline-otp-v1|{challenge_id}|{mobile_number}|{code}".encode()
+    return hmac.new(settings.OTP_HMAC_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def code_normalize(raw: str) -> str:
+    """Map any Unicode decimal digits (Persian/Arabic keyboards send ۱۲۳) to ASCII; drop spaces."""
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
+
+
+def code_is_well_formed(code: str) -> bool:
+    return len(code) == settings.OTP_LENGTH and all("0" <= ch <= "9" for ch in code)
+
+
+# --- limits -----------------------------------------------------------------------
+
+
+def _cooldown_key(mobile_number: str) -> str:
+    return f"otp:resend:{mobile_number}"
+
+
+def _cooldown_remaining(mobile_number: str) -> int:
+    """Seconds left of the number's resend cooldown (0 when none). The value stored is the
+    cooldown's end, compared with `core.clock`, so it agrees with the clock tests control."""
+    until = cache.get(_cooldown_key(mobile_number))
+    if until is None:
+        return 0
+    left = until - clock.timestamp()
+    return math.ceil(left) if left > 0 else 0
+
+
+def _cooldown_start(mobile_number: str) -> bool:
+    """Start the cooldown; False if another request started one first (atomic `add`)."""
+    seconds = settings.OTP_RESEND_SECONDS
+    if seconds <= 0:
+        return True
+    key = _cooldown_key(mobile_number)
+    until = clock.timestamp() + seconds
+    if cache.add(key, until, timeout=seconds):
+        return True
+    if _cooldown_remaining(mobile_number) > 0:
+        return False
+    # The key outlived the cooldown it recorded (the clock moved): replace it.
+    cache.set(key, until, timeout=seconds)
+    return True
+
+
+def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelimit.Rate]]:
+    # Ordered: the dimension the caller controls first, so a client over its own budget
+    # cannot spend a victim number's budget or the global circuit breaker.
+    return [
+        (f"otp:send:ip:{ip or 'unknown'}", ratelimit.Rate(settings.OTP_SENDS_PER_IP_PER_HOUR, HOUR)),
+        (f"otp:send:number:{mobile_number}", ratelimit.Rate(settings.OTP_SENDS_PER_NUMBER_PER_HOUR, HOUR)),
+        ("otp:send:global", ratelimit.Rate(settings.OTP_GLOBAL_SENDS_PER_HOUR, HOUR)),
+    ]
+
+
+def _spend_send_budgets(mobile_number: str, ip: str | None) -> None:
+    for key, rate in _send_budgets(mobile_number, ip):
+        verdict = ratelimit.consume(key, rate)
+        if not verdict.allowed:
+            # Which budget fired stays in the server log, never in the response.
+            logger.warning("otp send refused: %s budget spent (number %s)", key.split(":")[2], mask_phone(mobile_number))
+            raise RateLimited(verdict.retry_after)
+
+
+def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
+    return f"otp:fail:number:{mobile_number}", ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR)
+
+
+# --- SMS ------------------------------------------------------------------------------
+
+
+def sms_otp_send(*, to: str, code: str, ttl_seconds: int) -> None:
+    """Hand the code to the SMS gateway, which queues delivery after the transaction commits."""
+    from sms.services import otp_send
+
+    otp_send(to=to, code=code, ttl_seconds=ttl_seconds)
+
+
+# --- the flow ---------------------------------------------------------------------------
+
+
+def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
+    """Send a new login code to an E.164 number.
+
+    Raises ResendCooldown (-> 409) while the previous code's cooldown runs and RateLimited (-> 429)
+    when the caller's IP, the number or the whole service has spent its hourly send budget.
+    """
+    remaining = _cooldown_remaining(mobile_number)
+    if remaining:
+        raise ResendCooldown(remaining)
+    _spend_send_budgets(mobile_number, ip)
+    if not _cooldown_start(mobile_number):  # a parallel request for the same number won
+        raise ResendCooldown(_cooldown_remaining(mobile_number) or 1)
+
+    ttl = settings.OTP_TTL_SECONDS
+    now = clock.now()
+    code = code_generate()
+    with transaction.atomic():
+        # Only the newest code of a number is valid: retire every earlier one in the same transaction.
+        Challenge.objects.filter(
+            mobile_number=mobile_number, consumed_at__isnull=True, superseded_at__isnull=True
+        ).update(superseded_at=now)
+        challenge = Challenge(
+            mobile_number=mobile_number,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+            max_attempts=settings.OTP_MAX_ATTEMPTS,
+            requested_ip=ip,
+        )
+        challenge.code_hmac = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
+        challenge.save(force_insert=True)
+        sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl)
+    logger.info("otp code issued: number=%s challenge=%s", mask_phone(mobile_number), challenge.id)
+    return CodeSent(expires_in=ttl, resend_in=settings.OTP_RESEND_SECONDS)
+
+
+def _claim_try(challenge: Challenge) -> bool:
+    """Count one try against a live challenge: one conditional UPDATE, so the cap holds under races."""
+    return (
+        Challenge.objects.filter(
+            pk=challenge.pk,
+            consumed_at__isnull=True,
+            superseded_at__isnull=True,
+            expires_at__gt=clock.now(),
+            attempts__lt=F("max_attempts"),
+        ).update(attempts=F("attempts") + 1)
+        == 1
+    )
+
+
+def _consume(challenge: Challenge) -> bool:
+    """Use the challenge up: one conditional UPDATE; of N parallel callers exactly one gets True."""
+    now = clock.now()
+    return (
+        Challenge.objects.filter(
+            pk=challenge.pk, consumed_at__isnull=True, superseded_at__isnull=True, expires_at__gt=now
+        ).update(consumed_at=now)
+        == 1
+    )
+
+
+def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str) -> LoginResult:
+    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+
+    `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
+    for every kind of bad code and RateLimited (-> 429) once the number's hourly failure budget
+    is spent. The user is created on first success.
+    """
+    failure_key, failure_rate = _failure_budget(mobile_number)
+    verdict = ratelimit.peek(failure_key, failure_rate)
+    if not verdict.allowed:
+        raise RateLimited(verdict.retry_after)
+
+    challenge = challenge_newest(mobile_number=mobile_number)
+    matches = False
+    if challenge is not None and _claim_try(challenge):
+        expected = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
+        matches = hmac.compare_digest(expected, challenge.code_hmac)
+    if not matches:
+        ratelimit.consume(failure_key, failure_rate)
+        raise InvalidCode()
+
+    with transaction.atomic():
+        # The consuming UPDATE and the login are one transaction: if recording the login fails,
+        # the code is not burnt. Parallel winners of `_claim_try` wait on this row's lock and
+        # then find it used.
+        if not _consume(challenge):
+            raise InvalidCode()
+        user = user_get_or_create(mobile_number=mobile_number)
+        result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent)
+    logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge.id, user.pk)
+    return result
+
+
+def challenges_purge_expired(*, older_than: timedelta) -> int:
+    """Delete challenges whose code expired more than `older_than` ago; returns how many.
+
+    Safe at any time: an expired challenge can never be used again, and a deleted newest challenge
+    leaves only older ones that were superseded (or expired earlier) already.
+    """
+    deleted, _ = Challenge.objects.filter(expires_at__lt=clock.now() - older_than).delete()
+    return deleted
