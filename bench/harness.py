@@ -1,0 +1,521 @@
+"""The load harness shared by every scenario.
+
+- `prepare_backends()` picks PostgreSQL and Redis on 127.0.0.1 when they answer (the bench's own
+  database `h_bench` and Redis db 7 under the `ht-bench` prefixes), migrates, and clears old state.
+- `ServerGroup` starts the server the way production runs it: N daphne (or uvicorn) processes serving
+  `config.asgi:application`, each on its own 127.0.0.1 port, plus a Celery worker when Redis is used.
+- `ClientPool` runs load generators in separate processes (spawned, each with its own asyncio loop),
+  driven by commands over a pipe, so the harness process never competes with them for the GIL.
+- `Report` collects one row per figure and prints one table, also saved as JSON in bench/results/.
+
+Every loop in the bench is bounded in count and in time; every server and client process started
+here is stopped by its own handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+LOG_DIR = ROOT / "var" / "bench"
+PREFIX = os.environ.get("BENCH_PREFIX", "ht-bench")
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/h_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
+# Loopback source addresses the clients spread their sockets over (each has its own ephemeral ports).
+SOURCE_ADDRESSES = [f"127.0.0.{n}" for n in range(2, 18)]
+
+
+# --- machine and limits -------------------------------------------------------------------------
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard limit (sockets are files); returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def machine_info() -> dict[str, Any]:
+    import psutil
+
+    mem = psutil.virtual_memory()
+    versions = {}
+    for name in ("django", "channels", "channels_redis", "daphne", "uvicorn", "redis", "websockets", "httpx"):
+        try:
+            versions[name] = importlib.import_module(name).__version__
+        except Exception:  # some packages keep no __version__; the row just says unknown
+            versions[name] = "?"
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem.total / 2**30, 1),
+        "memory_available_gib": round(mem.available / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "versions": versions,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of `values`; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float | None]:
+    """p50/p99/max in milliseconds."""
+    def ms(value):
+        return None if value is None else round(value * 1000, 1)
+    return {
+        "p50_ms": ms(percentile(seconds, 50)),
+        "p99_ms": ms(percentile(seconds, 99)),
+        "max_ms": ms(max(seconds) if seconds else None),
+    }
+
+
+# --- the backends (database, Redis) ---------------------------------------------------------------
+
+@dataclass
+class Backends:
+    database_url: str
+    redis_url: str
+    database: str  # "postgresql" | "sqlite"
+    secret_key: str
+
+    def base_env(self) -> dict[str, str]:
+        """Environment of every server, worker and client process of the bench."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "BENCH_"))}
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DATABASE_URL": self.database_url,
+                "SECRET_KEY": self.secret_key,
+                "DEBUG": "0",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "PYTHONUNBUFFERED": "1",
+                "CACHE_KEY_PREFIX": PREFIX,
+                "CHANNEL_LAYER_PREFIX": PREFIX,
+                "CELERY_QUEUE": PREFIX,
+                "LOG_LEVEL": "INFO",
+            }
+        )
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        else:
+            env.pop("REDIS_URL", None)
+        return env
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        client.ping()
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
+def _postgres_ensure(url: str) -> bool:
+    """True when PostgreSQL answers; creates the bench database when it is missing."""
+    try:
+        import dj_database_url
+        import psycopg
+        from psycopg import sql
+
+        cfg = dj_database_url.parse(url)
+        params = dict(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
+                      password=cfg["PASSWORD"] or None, connect_timeout=3)
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg["NAME"])))
+        return True
+    except Exception:
+        return False
+
+
+_prepared: Backends | None = None
+
+
+def prepare_backends(log=print) -> Backends:
+    """Choose, migrate and clean the database and Redis the bench runs against (once per run)."""
+    global _prepared
+    if _prepared is not None:
+        return _prepared
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database = "postgresql"
+    if database_url.startswith("postgres") and not _postgres_ensure(database_url):
+        log("bench: PostgreSQL does not answer at 127.0.0.1; using SQLite (figures are not production's)")
+        database_url = f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"
+    if database_url.startswith("sqlite"):
+        database = "sqlite"
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    if not _redis_answers(redis_url):
+        log("bench: no Redis at 127.0.0.1; single-process embedded mode only (2-process runs are skipped)")
+        redis_url = ""
+    backends = Backends(database_url=database_url, redis_url=redis_url, database=database,
+                        secret_key=os.environ.get("BENCH_SECRET_KEY", "bench-" + secrets.token_hex(24)))
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    env = backends.base_env()
+    migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"bench: migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+    clear_redis(backends)
+    _prepared = backends
+    return backends
+
+
+def clear_redis(backends: Backends) -> None:
+    """Delete the bench's keys (its prefix only) so limits and queues start empty."""
+    if not backends.redis_url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(backends.redis_url)
+    for pattern in (f"{PREFIX}*", f"*{PREFIX}*"):
+        batch = []
+        for key in client.scan_iter(pattern, count=2000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    client.close()
+
+
+def django_setup(backends: Backends) -> None:
+    """Use the project's ORM and cache from this process with the bench's database and Redis."""
+    for key, value in backends.base_env().items():
+        if key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CACHE_KEY_PREFIX", "CHANNEL_LAYER_PREFIX",
+                   "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS"):
+            os.environ[key] = value
+    if not backends.redis_url:
+        os.environ.pop("REDIS_URL", None)
+    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    import django
+
+    django.setup()
+
+
+# --- server processes -----------------------------------------------------------------------------
+
+@dataclass
+class ServerGroup:
+    """N ASGI server processes on their own 127.0.0.1 ports (+ a Celery worker when Redis is used)."""
+
+    backends: Backends
+    server: str = "daphne"  # daphne | uvicorn
+    processes: int = 1
+    app: str = "config.asgi:application"
+    env: dict[str, str] = field(default_factory=dict)
+    worker: bool = True
+    ports: list[int] = field(default_factory=list)
+    _procs: list[subprocess.Popen] = field(default_factory=list)
+    _worker: subprocess.Popen | None = None
+    log_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}" for port in self.ports]
+
+    @property
+    def label(self) -> str:
+        app = "bare" if "bare_app" in self.app else "hotline"
+        return f"{self.server}/{app}"
+
+    def _env(self) -> dict[str, str]:
+        env = self.backends.base_env()
+        env.update(self.env)
+        return env
+
+    def start(self, timeout: float = 60) -> "ServerGroup":
+        import httpx
+
+        raise_fd_limit()  # inherited by the children
+        env = self._env()
+        stamp = datetime.now().strftime("%H%M%S")
+        for index in range(self.processes):
+            port = free_port()
+            if self.server == "uvicorn":
+                cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(port),
+                       "--no-access-log", "--ws-per-message-deflate", "false", "--timeout-keep-alive", "30",
+                       "--backlog", "4096"]
+            else:
+                cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), self.app]
+            log_path = LOG_DIR / f"{stamp}-{self.server}-{port}.log"
+            self.log_paths.append(log_path)
+            self._procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
+                                                stderr=subprocess.STDOUT))
+            self.ports.append(port)
+        if self.worker and self.backends.redis_url and "bare_app" not in self.app:
+            log_path = LOG_DIR / f"{stamp}-worker.log"
+            self.log_paths.append(log_path)
+            cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
+                   "-Q", env.get("CELERY_QUEUE", PREFIX), "--without-gossip", "--without-mingle",
+                   "--without-heartbeat"]
+            self._worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        health = "/healthz" if "bare_app" not in self.app else "/"
+        for proc, url in zip(self._procs, self.urls):
+            while True:
+                if proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"bench: server exited early:\n{self.logs()[-3000:]}")
+                try:
+                    if httpx.get(url + health, timeout=2).status_code < 600:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"bench: server did not start in {timeout}s:\n{self.logs()[-3000:]}")
+                time.sleep(0.1)
+        return self
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server processes (the worker is not counted)."""
+        import psutil
+
+        total = 0
+        for pid in self.pids():
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        total = 0.0
+        for pid in self.pids():
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
+
+    def stop(self) -> None:
+        everyone = [*self._procs, *([self._worker] if self._worker else [])]
+        for proc in everyone:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in everyone:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._procs.clear()
+        self._worker = None
+
+    def __enter__(self) -> "ServerGroup":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- client processes -----------------------------------------------------------------------------
+
+def _client_main(conn, index: int, count: int, env: dict[str, str]) -> None:
+    """Body of one load-generating process: run commands from the harness on one asyncio loop."""
+    os.environ.update(env)
+    raise_fd_limit()
+    sys.path.insert(0, str(ROOT))
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        state: dict[str, Any] = {"index": index, "count": count}
+        while True:
+            message = await loop.run_in_executor(None, conn.recv)
+            if message is None:
+                break
+            module_name, function_name, kwargs = message
+            try:
+                function = getattr(importlib.import_module(module_name), function_name)
+                result = await function(state, **kwargs)
+                conn.send(("ok", result))
+            except BaseException as exc:  # reported to the harness, which decides
+                import traceback
+
+                conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}"))
+        closer = state.get("close")
+        if closer is not None:
+            await closer()
+
+    asyncio.run(serve())
+
+
+class ClientPool:
+    """`count` load-generator processes. `call(fn, kwargs_per_client)` runs `await fn(state, **kwargs)`
+    in each (state persists between calls, e.g. held sockets) and returns their results."""
+
+    def __init__(self, count: int, env: dict[str, str] | None = None):
+        self.count = count
+        context = multiprocessing.get_context("spawn")
+        self._conns = []
+        self._procs = []
+        for index in range(count):
+            parent, child = context.Pipe()
+            proc = context.Process(target=_client_main, args=(child, index, count, env or {}), daemon=True)
+            proc.start()
+            self._conns.append(parent)
+            self._procs.append(proc)
+
+    def call(self, function, kwargs: list[dict] | dict | None = None, timeout: float = 300) -> list[Any]:
+        kwargs_list = kwargs if isinstance(kwargs, list) else [dict(kwargs or {}) for _ in range(self.count)]
+        target = (function.__module__, function.__name__)
+        for conn, kw in zip(self._conns, kwargs_list):
+            conn.send((*target, kw))
+        results = []
+        deadline = time.monotonic() + timeout
+        for conn in self._conns:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"bench: client {function.__name__} did not answer in {timeout}s")
+            status, value = conn.recv()
+            if status != "ok":
+                raise RuntimeError(f"bench: client {function.__name__} failed: {value}")
+            results.append(value)
+        return results
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(20)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+
+    def __enter__(self) -> "ClientPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """One row per figure: scenario, server, processes, metric, value, unit, target, note."""
+
+    quick: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    machine: dict[str, Any] = field(default_factory=machine_info)
+    backends: dict[str, str] = field(default_factory=dict)
+
+    def add(self, scenario: str, server: str, processes: int, metric: str, value, unit: str = "",
+            target: str = "", note: str = "") -> None:
+        if isinstance(value, float):
+            value = round(value, 3 if abs(value) < 10 else 1)
+        self.rows.append({"scenario": scenario, "server": server, "processes": processes, "metric": metric,
+                          "value": value, "unit": unit, "target": target, "note": note})
+
+    def table(self) -> str:
+        m = self.machine
+        header = (f"hotline bench{' (--quick)' if self.quick else ''} - {m['cores']} cores, {m['memory_gib']} GiB, "
+                  f"{m['cpu']}, load at start {m['load_average_at_start']}, "
+                  f"database {self.backends.get('database', '?')}, redis {self.backends.get('redis', '?')}")
+        columns = ["scenario", "server", "processes", "metric", "value", "unit", "target", "note"]
+        cells = [[_cell(row[c]) for c in columns] for row in self.rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+        out = [header, "", line, "  ".join("-" * w for w in widths)]
+        out += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+        out += [f"note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "quick": self.quick,
+            "duration_s": round(time.monotonic() - self.started, 1),
+            "machine": self.machine,
+            "backends": self.backends,
+            "rows": self.rows,
+            "notes": self.notes,
+        }
+
+    def save(self, name: str) -> Path:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = RESULTS_DIR / f"{stamp}-{name}{'-quick' if self.quick else ''}.json"
+        path.write_text(json.dumps(self.as_json(), indent=2) + "\n")
+        return path
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
