@@ -1,0 +1,258 @@
+"""The chat socket, `/ws/chat/`: one socket per client carrying all its rooms.
+
+Thin by design: parse a frame, call one service or selector, reply. The protocol (every frame,
+field and close code) is in docs/websocket.md; the reasons behind it in docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+
+from . import errors, presence, selectors, services
+from .errors import ChatError
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 4408
+CLOSE_FRAME_TOO_LARGE = 4413
+CLOSE_TOO_MANY_SOCKETS = 4429
+REPLAY_CHUNK = 500
+TYPING_THROTTLE_SECONDS = 2
+
+__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
+
+
+def _room_id(frame: dict) -> int:
+    room = frame.get("room")
+    if isinstance(room, bool) or not isinstance(room, int) or room < 1:
+        raise ChatError("bad_frame", "room must be a room id.")
+    return room
+
+
+def _dumps(body: dict) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
+    """Frames in and out are JSON text; see docs/websocket.md."""
+
+    async def connect(self):
+        self.user = self.scope.get("user")
+        # room id -> the last id this socket was caught up to when it subscribed; live events with
+        # an id at or below it were already replayed (or predate the subscription) and are dropped.
+        self.subscriptions: dict[int, int] = {}
+        self.member_of: set[int] = set()  # rooms this socket has seen the user be a member of
+        self.present = False
+        self.closed = False
+        # Accept first: a close code (4401, 4429) can only be sent on an open socket; a handshake
+        # refused before accept is just HTTP 403 to the client.
+        await self.accept()
+        if not await self.bind_session():
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        opened = await presence.store().open(
+            self.user.pk, self.channel_name, presence.now(),
+            settings.CHAT_PRESENCE_TTL_SECONDS, settings.CHAT_MAX_SOCKETS_PER_USER,
+        )
+        if not opened.accepted:
+            await self._close(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.present = True
+        beat = presence.heartbeat()
+        beat.on_expired = presence.announce_offline
+        beat.add(self.channel_name, self.user.pk)
+        if opened.came_online:
+            await presence.announce(self.user.pk, online=True)
+
+    async def disconnect(self, code):
+        self.closed = True
+        for room in list(self.subscriptions):
+            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+        self.subscriptions.clear()
+        await self.unbind_session()
+        if self.present:
+            self.present = False
+            presence.heartbeat().discard(self.channel_name)
+            try:
+                went_offline = await presence.store().close(self.user.pk, self.channel_name, presence.now())
+                if went_offline:
+                    await presence.announce(self.user.pk, online=False)
+            except Exception:  # the entry expires by itself and the sweeper announces it
+                logger.exception("chat presence close failed")
+
+    async def _close(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.close(code=code)
+
+    async def _send(self, body: dict) -> None:
+        if not self.closed:
+            await self.send(text_data=_dumps(body))
+
+    async def _error(self, exc: ChatError, ref=None) -> None:
+        body = {"type": "error", "code": exc.code, "detail": exc.detail, "ref": ref}
+        if exc.retry_after is not None:
+            body["retry_after"] = exc.retry_after
+        await self._send(body)
+
+    # --- frames from the client ------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        raw = text_data if text_data is not None else bytes_data or b""
+        size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+        if size > settings.CHAT_MAX_FRAME_BYTES:
+            await self._close(CLOSE_FRAME_TOO_LARGE)
+            return
+        if self.closed:
+            return
+        if text_data is None:
+            await self._error(ChatError("bad_frame", "Frames are JSON text, not binary."))
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error(ChatError("bad_frame", "The frame is not JSON."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error(ChatError("bad_frame", 'A frame is a JSON object with a "type".'))
+            return
+        ref = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        handler = self.FRAME_HANDLERS.get(frame["type"])
+        if handler is None:
+            await self._error(ChatError("unknown_type", f"Unknown frame type {frame['type'][:40]!r}."), ref)
+            return
+        try:
+            await handler(self, frame)
+        except ChatError as exc:
+            await self._error(exc, ref)
+
+    async def _check_member(self, room: int) -> None:
+        if room in self.member_of:
+            return
+        if not await database_sync_to_async(selectors.is_member)(user_id=self.user.pk, room_id=room):
+            raise errors.not_found()
+        self.member_of.add(room)
+
+    async def on_subscribe(self, frame: dict) -> None:
+        room = _room_id(frame)
+        after = frame.get("after")
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+            raise ChatError("bad_frame", "after must be a message id.")
+        await self._check_member(room)
+        # Join the group before reading the database: anything committed after the read arrives
+        # live (queued until this handler returns), anything before it is in the replay.
+        await self.channel_layer.group_add(services.room_group(room), self.channel_name)
+        if after is None:
+            last_id = await database_sync_to_async(selectors.last_message_id)(room_id=room)
+        else:
+            last_id = after
+            while True:
+                batch = await database_sync_to_async(selectors.messages_after)(
+                    room_id=room, after_id=last_id, limit=REPLAY_CHUNK
+                )
+                for message in batch:
+                    await self._send({"type": "message.new", "message": message})
+                if batch:
+                    last_id = batch[-1]["id"]
+                if len(batch) < REPLAY_CHUNK:
+                    break
+        self.subscriptions[room] = max(last_id, self.subscriptions.get(room, 0))
+        await self._send({"type": "subscribed", "room": room, "last_id": last_id})
+        members = await database_sync_to_async(selectors.member_ids)(room_id=room)
+        online = await presence.store().online(members, presence.now())
+        await self._send({"type": "presence.state", "room": room, "online": online})
+
+    async def on_unsubscribe(self, frame: dict) -> None:
+        room = _room_id(frame)
+        if self.subscriptions.pop(room, None) is not None:
+            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+        await self._send({"type": "unsubscribed", "room": room})
+
+    async def on_message_send(self, frame: dict) -> None:
+        room = _room_id(frame)
+        client_id = frame.get("client_id")
+        if client_id is not None and not isinstance(client_id, str):
+            raise ChatError("bad_frame", "client_id must be a string.")
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise ChatError("bad_frame", "text must be a string.")
+        message, _created = await database_sync_to_async(services.message_send)(
+            user=self.user, room_id=room, text=text, client_id=client_id
+        )
+        self.member_of.add(room)
+        await self._send({"type": "message.ack", "client_id": client_id, "message": message})
+
+    async def on_typing(self, frame: dict) -> None:
+        room = _room_id(frame)
+        await self._check_member(room)
+        await presence.typing(room_id=room, user_id=self.user.pk, sender_channel=self.channel_name)
+
+    async def on_read(self, frame: dict) -> None:
+        room = _room_id(frame)
+        message = frame.get("message")
+        if isinstance(message, bool) or not isinstance(message, int) or message < 1:
+            raise ChatError("bad_frame", "message must be a message id.")
+        await database_sync_to_async(services.read_mark)(user=self.user, room_id=room, message_id=message)
+
+    async def on_ping(self, frame: dict) -> None:
+        await self._send({"type": "pong"})
+
+    FRAME_HANDLERS = {
+        "subscribe": on_subscribe,
+        "unsubscribe": on_unsubscribe,
+        "message.send": on_message_send,
+        "typing": on_typing,
+        "read": on_read,
+        "ping": on_ping,
+    }
+
+    # --- events from the channel layer ---------------------------------------------------------
+
+    def _too_slow(self) -> bool:
+        """Whether this socket's undelivered backlog overflowed. The backlog is what the layer
+        holds for this channel while our sends wait on a slow client."""
+        try:
+            layer = self.channel_layer
+            layer = layer._get_layer() if hasattr(layer, "_get_layer") else layer
+            queue = layer.channels.get(self.channel_name)
+            backlog = queue.qsize() if queue is not None else 0
+        except Exception:
+            return False
+        return backlog > settings.CHAT_SEND_QUEUE_LIMIT
+
+    async def _deliver(self, room: int, frame: str) -> None:
+        if self.closed or room not in self.subscriptions:
+            return
+        if self._too_slow():
+            # The client resumes from the database with subscribe+after on reconnect.
+            await self._close(CLOSE_TOO_SLOW)
+            return
+        await self.send(text_data=frame)
+
+    async def chat_message(self, event):
+        if event["id"] <= self.subscriptions.get(event["room"], 1 << 62):
+            return
+        await self._deliver(event["room"], event["frame"])
+
+    async def chat_event(self, event):
+        await self._deliver(event["room"], event["frame"])
+
+    async def chat_typing(self, event):
+        if event["sender"] != self.channel_name:
+            await self._deliver(event["room"], event["frame"])
+
+    async def chat_member_removed(self, event):
+        room = event["room"]
+        if event["user"] != self.user.pk:
+            return
+        self.member_of.discard(room)
+        if self.subscriptions.pop(room, None) is not None:
+            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+            await self._send({"type": "unsubscribed", "room": room, "reason": "removed"})

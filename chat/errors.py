@@ -1,0 +1,38 @@
+"""Chat's stable error codes, shared by the REST views (as HTTP statuses) and the socket (as error frames)."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """A refusal with a stable `code`; `status` is its HTTP status on the REST API."""
+
+    status = 400
+
+    def __init__(self, code: str, detail: str, *, status: int | None = None, retry_after: int | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+
+
+def not_found(detail: str = "No such room.") -> ChatError:
+    # Non-members get the same answer as for a room that does not exist: rooms are not enumerable.
+    return ChatError("not_found", detail, status=404)
+
+
+def forbidden(detail: str) -> ChatError:
+    return ChatError("forbidden", detail, status=403)
+
+
+def invalid(detail: str) -> ChatError:
+    return ChatError("invalid", detail, status=400)
+
+
+def too_long(limit: int) -> ChatError:
+    return ChatError("too_long", f"Text is longer than {limit} characters.", status=400)
+
+
+def rate_limited(retry_after: int) -> ChatError:
+    return ChatError("rate_limited", "Too many messages. Try again later.", status=429, retry_after=retry_after)

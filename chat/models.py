@@ -1,0 +1,82 @@
+"""Chat rooms, their members and their messages.
+
+Message ids come from a BigAutoField and increase with time; within one room they are also
+committed in id order (message_send locks the room row), which is what makes "replay every
+message with id > LAST_ID" exact after a reconnect.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Room(models.Model):
+    class Kind(models.TextChoices):
+        DIRECT = "direct", _("Direct")
+        GROUP = "group", _("Group")
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    title = models.CharField(max_length=100, blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_rooms"
+    )
+    # The ordered pair of a direct room (low id, high id): the unique constraint below keeps one
+    # direct room per pair even when both users open it at the same moment.
+    direct_low = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    direct_high = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["direct_low", "direct_high"], condition=Q(kind="direct"), name="chat_one_direct_room_per_pair"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="group") | (Q(direct_low__isnull=False) & Q(direct_high__isnull=False)),
+                name="chat_direct_room_has_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} room {self.pk}"
+
+
+class Membership(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+    # The member's read marker: the highest message id read in this room; it never moves back.
+    last_read_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="chat_one_membership_per_user")]
+        indexes = [models.Index(fields=["user", "room"])]
+
+
+class Message(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    # Chosen by the client so a retry of the same send returns the same message.
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "sender", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="chat_one_message_per_client_id",
+            )
+        ]
+        indexes = [models.Index(fields=["room", "id"])]

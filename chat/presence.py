@@ -1,0 +1,295 @@
+"""Who is online, shared by every server process: one TTL'd entry per open socket.
+
+Each user has a sorted set of their open sockets (member = channel name, score = the time the
+entry expires). A socket's process refreshes the scores of all its sockets in one pipeline every
+third of the TTL (one task per process, not one per socket), so the entries of a crashed
+process's sockets simply expire: presence is never a +1/-1 counter that a missed disconnect
+would leave wrong. A per-process sweeper announces the users whose last entry expired.
+
+The transitions (first socket anywhere opened, last socket closed or expired) are decided by
+Lua scripts so that two processes racing on one user agree on exactly one transition.
+Without Redis (embedded, single-process mode) the same logic runs on an in-process dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def _prefix() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX') or 'hotline'}:chat:presence"
+
+
+def _user_key(user_id: int) -> str:
+    return f"{_prefix()}:user:{user_id}"
+
+
+def _index_key() -> str:
+    # Every user with at least one entry, scored by their latest expiry: what the sweeper scans.
+    return f"{_prefix()}:users"
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    accepted: bool  # False: the user already has the maximum number of sockets
+    came_online: bool
+
+
+# KEYS[1] user set, KEYS[2] index; ARGV: channel, now, expires_at, max_sockets
+_OPEN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local before = redis.call('ZCARD', KEYS[1])
+if before >= tonumber(ARGV[4]) then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[5])
+if before == 0 then return 1 end
+return 0
+"""
+
+# KEYS[1] user set, KEYS[2] index; ARGV: channel, now, user_id
+_CLOSE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  local unindexed = redis.call('ZREM', KEYS[2], ARGV[3])
+  if removed == 1 or unindexed == 1 then return 1 end
+end
+return 0
+"""
+
+# KEYS[1] user set, KEYS[2] index; ARGV: now, user_id -> 1 when this call saw the user go offline
+_SWEEP = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  return redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 0
+"""
+
+
+class RedisPresence:
+    def __init__(self, url: str):
+        import redis.asyncio as aioredis
+
+        # Our own pool: redis-py 8's default socket_timeout (5 s) and pool size (100) are too tight
+        # for connect bursts (see docs/realtime.md).
+        self.client = aioredis.Redis.from_url(url, max_connections=500, socket_timeout=15, socket_connect_timeout=5)
+        self._open = self.client.register_script(_OPEN)
+        self._close = self.client.register_script(_CLOSE)
+        self._sweep = self.client.register_script(_SWEEP)
+
+    async def open(self, user_id: int, channel: str, now: float, ttl: int, max_sockets: int) -> OpenResult:
+        result = await self._open(
+            keys=[_user_key(user_id), _index_key()], args=[channel, now, now + ttl, max_sockets, user_id]
+        )
+        return OpenResult(accepted=result != -1, came_online=result == 1)
+
+    async def close(self, user_id: int, channel: str, now: float) -> bool:
+        return bool(await self._close(keys=[_user_key(user_id), _index_key()], args=[channel, now, user_id]))
+
+    async def refresh(self, entries: list[tuple[int, str]], expires_at: float) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for user_id, channel in entries:
+            # Not XX: after a long Redis outage a swept live socket comes back; a socket closed while this
+            # pipeline was in flight leaves a ghost that expires within one TTL.
+            pipe.zadd(_user_key(user_id), {channel: expires_at})
+            pipe.zadd(_index_key(), {str(user_id): expires_at}, gt=True)
+        await pipe.execute()
+
+    async def online(self, user_ids: list[int], now: float) -> list[int]:
+        if not user_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.zcount(_user_key(user_id), f"({now}", "+inf")
+        counts = await pipe.execute()
+        return [uid for uid, count in zip(user_ids, counts) if count]
+
+    async def sweep(self, now: float) -> list[int]:
+        expired = await self.client.zrangebyscore(_index_key(), "-inf", now, start=0, num=1000)
+        gone = []
+        for raw in expired:
+            user_id = int(raw)
+            if await self._sweep(keys=[_user_key(user_id), _index_key()], args=[now, user_id]):
+                gone.append(user_id)
+        return gone
+
+
+class MemoryPresence:
+    """The same rules on a dict, for the embedded single-process mode."""
+
+    def __init__(self):
+        self.sockets: dict[int, dict[str, float]] = {}
+
+    def _live(self, user_id: int, now: float) -> dict[str, float]:
+        entries = self.sockets.setdefault(user_id, {})
+        for channel in [c for c, exp in entries.items() if exp <= now]:
+            del entries[channel]
+        return entries
+
+    async def open(self, user_id, channel, now, ttl, max_sockets) -> OpenResult:
+        entries = self._live(user_id, now)
+        if len(entries) >= max_sockets:
+            return OpenResult(accepted=False, came_online=False)
+        came_online = not entries
+        entries[channel] = now + ttl
+        return OpenResult(accepted=True, came_online=came_online)
+
+    async def close(self, user_id, channel, now) -> bool:
+        entries = self.sockets.get(user_id, {})
+        removed = entries.pop(channel, None) is not None
+        live = self._live(user_id, now)
+        if not live:
+            self.sockets.pop(user_id, None)
+        return removed and not live
+
+    async def refresh(self, entries, expires_at) -> None:
+        for user_id, channel in entries:
+            if channel in self.sockets.get(user_id, {}):
+                self.sockets[user_id][channel] = expires_at
+
+    async def online(self, user_ids, now) -> list[int]:
+        return [uid for uid in user_ids if any(exp > now for exp in self.sockets.get(uid, {}).values())]
+
+    async def sweep(self, now) -> list[int]:
+        gone = []
+        for user_id in list(self.sockets):
+            if not self._live(user_id, now):
+                del self.sockets[user_id]
+                gone.append(user_id)
+        return gone
+
+
+_stores: dict[asyncio.AbstractEventLoop, RedisPresence | MemoryPresence] = {}
+_memory = MemoryPresence()
+
+
+def store() -> RedisPresence | MemoryPresence:
+    """The presence store of the running event loop (redis.asyncio pools are bound to one loop)."""
+    if not settings.REDIS_URL:
+        return _memory
+    loop = asyncio.get_running_loop()
+    found = _stores.get(loop)
+    if found is None:
+        for old in [lp for lp in _stores if lp.is_closed()]:
+            del _stores[old]
+        found = _stores[loop] = RedisPresence(settings.REDIS_URL)
+    return found
+
+
+def now() -> float:
+    return time.time()
+
+
+class Heartbeat:
+    """One task per process and loop: refreshes every local socket's entry and sweeps expired users.
+
+    `on_expired(user_ids)` is awaited with users whose last socket expired (a crashed process).
+    """
+
+    def __init__(self):
+        self.sockets: dict[str, int] = {}  # channel name -> user id, sockets of this process
+        self.task: asyncio.Task | None = None
+        self.on_expired = None
+
+    def add(self, channel: str, user_id: int) -> None:
+        self.sockets[channel] = user_id
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, channel: str) -> None:
+        self.sockets.pop(channel, None)
+
+    async def beat(self) -> None:
+        ttl = settings.CHAT_PRESENCE_TTL_SECONDS
+        current = now()
+        presence = store()
+        entries = [(uid, channel) for channel, uid in self.sockets.items()]
+        for start in range(0, len(entries), 1000):
+            await presence.refresh(entries[start : start + 1000], current + ttl)
+        gone = await presence.sweep(current)
+        if gone and self.on_expired is not None:
+            await self.on_expired(gone)
+
+    async def _run(self) -> None:
+        interval = max(1.0, settings.CHAT_PRESENCE_TTL_SECONDS / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis hiccup: the next beat retries; entries have TTL/3 * 2 to spare
+                logger.exception("chat presence heartbeat failed")
+
+
+_heartbeats: dict[asyncio.AbstractEventLoop, Heartbeat] = {}
+
+
+def heartbeat() -> Heartbeat:
+    loop = asyncio.get_running_loop()
+    found = _heartbeats.get(loop)
+    if found is None:
+        for old in [lp for lp in _heartbeats if lp.is_closed()]:
+            del _heartbeats[old]
+        found = _heartbeats[loop] = Heartbeat()
+    return found
+
+
+def _frame(body: dict) -> str:
+    import json
+
+    return json.dumps(body, separators=(",", ":"))
+
+
+async def announce(user_id: int, *, online: bool) -> None:
+    """Tell every room of the user that their first socket opened or last socket closed."""
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+
+    from . import selectors
+    from .services import room_group
+
+    layer = get_channel_layer()
+    rooms = await database_sync_to_async(selectors.room_ids_of_user)(user_id=user_id)
+    for room in rooms:
+        frame = _frame({"type": "presence", "room": room, "user": user_id, "online": online})
+        await layer.group_send(room_group(room), {"type": "chat.event", "room": room, "frame": frame})
+
+
+async def announce_offline(user_ids: list[int]) -> None:
+    for user_id in user_ids:
+        await announce(user_id, online=False)
+
+
+async def typing(*, room_id: int, user_id: int, sender_channel: str) -> bool:
+    """Relay a typing notice to the room, at most one per user per room per 2 s (across processes)."""
+    from channels.layers import get_channel_layer
+
+    from .services import room_group
+
+    key = f"{_prefix()}:typing:{room_id}:{user_id}"
+    if settings.REDIS_URL:
+        first = await store().client.set(key, 1, nx=True, px=2000)
+    else:
+        current = now()
+        first = _typing_memory.get(key, 0) <= current
+        if first:
+            _typing_memory[key] = current + 2
+    if not first:
+        return False
+    frame = _frame({"type": "typing", "room": room_id, "user": user_id})
+    await get_channel_layer().group_send(
+        room_group(room_id), {"type": "chat.typing", "room": room_id, "sender": sender_channel, "frame": frame}
+    )
+    return True
+
+
+_typing_memory: dict[str, float] = {}

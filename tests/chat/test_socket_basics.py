@@ -1,0 +1,38 @@
+import pytest
+from channels.db import database_sync_to_async
+
+from chat import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def pair(user_factory):
+    alice, bob = user_factory(), user_factory()
+    room, _ = services.room_direct_open(user=alice, user_id=bob.pk)
+    return alice, bob, room
+
+
+async def test_unauthenticated_is_closed_4401(chat_socket):
+    sock = await chat_socket(query="ticket=made-up")
+    assert await sock.expect_close() == 4401
+    sock = await chat_socket(query="")
+    assert await sock.expect_close() == 4401
+
+
+async def test_subscribe_send_and_receive(chat_socket, pair):
+    alice, bob, room = pair
+    a = await chat_socket(alice)
+    b = await chat_socket(bob)
+    await b.send({"type": "subscribe", "room": room.pk})
+    subscribed = await b.recv_type("subscribed")
+    assert subscribed == {"type": "subscribed", "room": room.pk, "last_id": 0}
+    state = await b.recv_type("presence.state")
+    assert state["room"] == room.pk and sorted(state["online"]) == sorted([alice.pk, bob.pk])
+
+    await a.send({"type": "message.send", "room": room.pk, "text": "hi", "client_id": "c-1"})
+    ack = await a.recv_type("message.ack")
+    assert ack["client_id"] == "c-1"
+    assert ack["message"]["text"] == "hi" and ack["message"]["sender"]["id"] == alice.pk
+    new = await b.recv_type("message.new")
+    assert new["message"] == ack["message"]
