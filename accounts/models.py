@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import uuid
+import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -53,16 +53,43 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 def _new_session_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits from the OS: a session id is never guessable from another one.
+    return secrets.token_hex(16)
+
+
+def _default_session_expiry():
+    # A session lives as long as its newest refresh token; each rotation moves this forward.
+    return timezone.now() + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+
+
+class LoginSessionQuerySet(models.QuerySet):
+    def active(self):
+        """Not revoked and its newest refresh token not yet expired."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def inactive(self):
+        return self.exclude(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
 
 class LoginSession(models.Model):
-    """One device's login. Refresh and access tokens carry its id (`sid`)."""
+    """One device's login. Refresh and access tokens carry its id (`sid`).
+
+    Active while `revoked_at` is empty and `expires_at` (the newest refresh token's expiry) is ahead.
+    """
 
     class Method(models.TextChoices):
         SMS = "sms", _("SMS code")
         AUTH4APP = "auth4app", _("Messenger confirmation")
         SOCIAL = "social", _("Social login")
+
+    class RevokeReason(models.TextChoices):
+        USER = "user", _("Ended by the user")
+        LOGOUT = "logout", _("Logged out")
+        REVOKE_OTHERS = "revoke_others", _("Ended from another session")
+        ADMIN = "admin", _("Ended by an administrator")
+        REFRESH_REUSE = "refresh_reuse", _("Refresh token reused")
+        USER_DEACTIVATED = "user_deactivated", _("User deactivated")
+        USER_DELETED = "user_deleted", _("User deleted")
 
     id = models.CharField(primary_key=True, max_length=32, default=_new_session_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
@@ -74,11 +101,14 @@ class LoginSession(models.Model):
     os = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_default_session_expiry, db_index=True)
     revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    revoke_reason = models.CharField(max_length=64, blank=True, default="")
+    revoke_reason = models.CharField(max_length=64, blank=True, default="", choices=RevokeReason.choices)
+
+    objects = LoginSessionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("login session")
@@ -91,13 +121,18 @@ class LoginSession(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and self.expires_at > timezone.now()
 
 
 class SessionRefreshToken(models.Model):
-    """Which login session each issued refresh token (by jti) belongs to."""
+    """Which login session each issued refresh token (by jti) belongs to, and whether it has
+    been rotated: a rotated token presented again is reuse, and ends its session."""
 
     jti = models.CharField(primary_key=True, max_length=255)
     session = models.ForeignKey(LoginSession, on_delete=models.CASCADE, related_name="refresh_tokens")
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_default_session_expiry, db_index=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.jti

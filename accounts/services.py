@@ -1,27 +1,42 @@
-"""Writes of the accounts app: users, login sessions, tokens. Events go out after commit."""
+"""Writes of the accounts app: users, login sessions, tokens. Events go out after commit.
+
+A login session ends (is revoked) through `session_revoke` / `sessions_revoke_for_user` only,
+whatever the source (API, admin, refresh-token reuse, user deactivation or deletion), so every
+ending has the same effect: the session row is marked, its refresh tokens are blacklisted, the
+shared cache says "revoked" (access tokens and new sockets are refused from then on), and a
+`session.revoked` event reaches every process, whose sockets of that session close with 4401.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import datetime_from_epoch
 from user_agents import parse as parse_user_agent
 
 from core import clock
-from core.events import send_on_commit
 
 from .models import LoginSession, SessionRefreshToken, User
 
 logger = logging.getLogger(__name__)
 
 SESSION_REVOKED_EVENT = "session.revoked"
+Reason = LoginSession.RevokeReason
 
 
 def session_group(session_id: str) -> str:
+    """Channel-layer group of every socket opened with this login session."""
     return f"session.{session_id}"
 
 
@@ -29,7 +44,8 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def _state_key(session_id: str) -> str:
+def session_state_key(session_id: str) -> str:
+    """Shared-cache key holding "active" or "revoked" for a session (see selectors.session_is_active)."""
     return f"session:state:{session_id}"
 
 
@@ -41,6 +57,7 @@ class LoginResult:
     refresh: str
 
     def as_payload(self) -> dict:
+        """The JSON body every login endpoint returns."""
         return {
             "access": self.access,
             "refresh": self.refresh,
@@ -69,80 +86,211 @@ def _describe_user_agent(raw: str) -> dict:
     if not raw:
         return {"device": "", "browser": "", "os": ""}
     ua = parse_user_agent(raw)
-    device = "Bot" if ua.is_bot else ("Phone" if ua.is_mobile else "Tablet" if ua.is_tablet else "PC" if ua.is_pc else "Other")
+    if ua.is_bot:
+        kind = "Bot"
+    elif ua.is_mobile:
+        kind = "Phone"
+    elif ua.is_tablet:
+        kind = "Tablet"
+    elif ua.is_pc:
+        kind = "PC"
+    else:
+        kind = "Other"
     family = ua.device.family if ua.device.family not in ("Other", "", None) else ""
     browser = " ".join(x for x in [ua.browser.family, ua.browser.version_string] if x).strip()
     os_name = " ".join(x for x in [ua.os.family, ua.os.version_string] if x).strip()
     return {
-        "device": (f"{device} ({family})" if family else device)[:100],
+        "device": (f"{kind} ({family})" if family else kind)[:100],
         "browser": browser[:100],
         "os": os_name[:100],
     }
 
 
+# --- Tokens ---------------------------------------------------------------------------------
+
+
+class SessionRefreshJWT(RefreshToken):
+    """A refresh token bound to a login session by its `sid` claim.
+
+    Whether it may still be used is decided by its session's records (`SessionRefreshToken`),
+    not by simplejwt's blacklist check, so that presenting a rotated token is recognised as
+    reuse instead of being refused like any other bad token.
+    """
+
+    def verify(self) -> None:
+        Token.verify(self)  # signature, expiry, jti and type; the blacklist is not consulted here
+
+    @classmethod
+    def for_session(cls, session: LoginSession) -> "SessionRefreshJWT":
+        token = Token.for_user.__func__(cls, session.user)
+        token["sid"] = session.id
+        expires_at = datetime_from_epoch(token["exp"])
+        # simplejwt's own list of issued tokens, so its blacklist and admin stay truthful.
+        OutstandingToken.objects.create(
+            user=session.user, jti=token["jti"], token=str(token), created_at=token.current_time, expires_at=expires_at
+        )
+        SessionRefreshToken.objects.create(jti=token["jti"], session=session, expires_at=expires_at)
+        return token
+
+
 def tokens_for_session(session: LoginSession) -> tuple[str, str]:
-    refresh = RefreshToken.for_user(session.user)
-    refresh["sid"] = session.id
-    SessionRefreshToken.objects.create(jti=refresh["jti"], session=session)
+    """Issue a new (access, refresh) pair for `session`; both carry its id as `sid`."""
+    refresh = SessionRefreshJWT.for_session(session)
+    LoginSession.objects.filter(pk=session.pk).update(expires_at=datetime_from_epoch(refresh["exp"]))
     return str(refresh.access_token), str(refresh)
 
 
 def login_complete(*, user: User, method: str, ip: str | None, user_agent: str) -> LoginResult:
     """Record a login session for `user` and issue its JWT pair (the token carries the session id)."""
-    session = LoginSession.objects.create(
-        user=user,
-        login_method=method,
-        ip=ip,
-        user_agent=(user_agent or "")[:1000],
-        **_describe_user_agent(user_agent or ""),
-    )
-    access, refresh = tokens_for_session(session)
+    with transaction.atomic():
+        session = LoginSession.objects.create(
+            user=user,
+            login_method=method,
+            ip=ip or None,
+            user_agent=(user_agent or "")[:1000],
+            **_describe_user_agent(user_agent or ""),
+        )
+        access, refresh = tokens_for_session(session)
     logger.info("login user=%s method=%s session=%s", user.pk, method, session.id)
     return LoginResult(user=user, session=session, access=access, refresh=refresh)
 
 
-def _blacklist_session_tokens(session: LoginSession) -> None:
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
-    # simplejwt records each refresh token it issues; those of this session are found by the sid claim
-    # we keep in `session_tokens`, and every one still outstanding is blacklisted.
-    for outstanding in OutstandingToken.objects.filter(user=session.user, jti__in=_session_jtis(session)):
-        BlacklistedToken.objects.get_or_create(token=outstanding)
+@dataclass(frozen=True)
+class RefreshResult:
+    access: str
+    refresh: str
 
 
-def _session_jtis(session: LoginSession) -> list[str]:
-    return list(SessionRefreshToken.objects.filter(session=session).values_list("jti", flat=True))
+def session_refresh(*, refresh: str) -> RefreshResult:
+    """Rotate a refresh token: the presented one is used up (and blacklisted), a new pair is issued
+    for the same session. Presenting a token that was already rotated is reuse: a stolen copy is
+    in play, so the whole session is revoked and the request refused.
+
+    Raises simplejwt's `InvalidToken` / `AuthenticationFailed` (401) with a stable `code`.
+    """
+    try:
+        token = SessionRefreshJWT(refresh)
+    except TokenError as exc:
+        raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from None
+    sid = token.get("sid")
+    record = (
+        SessionRefreshToken.objects.select_related("session", "session__user")
+        .filter(jti=token[jwt_settings.JTI_CLAIM])
+        .first()
+    )
+    if not sid or record is None or record.session_id != sid:
+        raise InvalidToken({"detail": "Token is not a session token.", "code": "token_not_valid"})
+    session = record.session
+    if not session.is_active:
+        raise AuthenticationFailed("Session has ended.", code="session_revoked")
+    if not jwt_settings.USER_AUTHENTICATION_RULE(session.user):
+        raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+
+    now = clock.now()
+    with transaction.atomic():
+        # Claim the token: of two requests presenting it, exactly one updates the row.
+        claimed = SessionRefreshToken.objects.filter(pk=record.pk, rotated_at__isnull=True).update(rotated_at=now)
+        if claimed:
+            _blacklist_jtis([record.pk])
+            access, new_refresh = tokens_for_session(session)
+            LoginSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+    if not claimed:
+        session_revoke(session=session, reason=Reason.REFRESH_REUSE)
+        logger.warning("refresh token reuse: session %s of user %s revoked", session.id, session.user_id)
+        raise AuthenticationFailed("Refresh token was already used; the session has been ended.", code="token_reused")
+    return RefreshResult(access=access, refresh=new_refresh)
 
 
-def session_revoke(*, session: LoginSession, by: User | None = None, reason: str = "revoked") -> bool:
+def _blacklist_jtis(jtis: list[str]) -> None:
+    outstanding = list(OutstandingToken.objects.filter(jti__in=jtis).values_list("pk", flat=True))
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in outstanding], ignore_conflicts=True
+    )
+
+
+# --- Revocation -----------------------------------------------------------------------------
+
+
+def session_revoke(*, session: LoginSession, by: User | None = None, reason: str = Reason.USER) -> bool:
     """End one session: its tokens stop working and its sockets close (4401) on every process.
 
     Returns False when it had already ended.
     """
-    with transaction.atomic():
-        updated = LoginSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
-            revoked_at=clock.now(), revoked_by=by, revoke_reason=reason[:64]
-        )
-        if not updated:
-            return False
-        session.refresh_from_db()
-        _blacklist_session_tokens(session)
-        sid = session.id
-        transaction.on_commit(lambda: mark_session_revoked_in_cache(sid))
-        send_on_commit(session_group(sid), {"type": SESSION_REVOKED_EVENT, "session": sid, "reason": reason})
-    logger.info("session %s revoked (%s)", session.id, reason)
-    return True
+    return _revoke(LoginSession.objects.filter(pk=session.pk), by=by, reason=reason) == 1
 
 
 def sessions_revoke_for_user(*, user: User, by: User | None = None, reason: str, keep: str | None = None) -> int:
-    count = 0
-    for session in LoginSession.objects.filter(user=user, revoked_at__isnull=True).exclude(pk=keep or ""):
-        count += session_revoke(session=session, by=by, reason=reason)
-    return count
+    """End every active session of `user` except `keep` (a session id); returns how many ended."""
+    sessions = LoginSession.objects.filter(user=user)
+    if keep:
+        sessions = sessions.exclude(pk=keep)
+    return _revoke(sessions, by=by, reason=reason)
+
+
+def sessions_revoke(*, session_ids: list[str], by: User | None = None, reason: str) -> int:
+    """End the given sessions (those still active); returns how many ended. Used by the admin."""
+    return _revoke(LoginSession.objects.filter(pk__in=list(session_ids)), by=by, reason=reason)
+
+
+def session_revoke_own(*, user: User, session_id: str, reason: str = Reason.USER) -> bool:
+    """End one of `user`'s own sessions; False when no active session of theirs has that id."""
+    return _revoke(LoginSession.objects.filter(pk=session_id, user=user), by=user, reason=reason) == 1
+
+
+def _revoke(sessions, *, by: User | None, reason: str) -> int:
+    with transaction.atomic():
+        ids = list(sessions.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        if not ids:
+            return 0
+        # The revoked_at filter again: of two concurrent revokes only one counts each session
+        # (announcing a session twice is harmless).
+        updated = LoginSession.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+            revoked_at=clock.now(), revoked_by=by, revoke_reason=str(reason)[:64]
+        )
+        _blacklist_jtis(
+            list(
+                SessionRefreshToken.objects.filter(session_id__in=ids, expires_at__gt=clock.now()).values_list(
+                    "jti", flat=True
+                )
+            )
+        )
+        transaction.on_commit(lambda: announce_sessions_revoked(ids, reason=str(reason)))
+    logger.info("revoked %d session(s) (%s)", updated, reason)
+    return updated
+
+
+def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
+    """After commit: mark the sessions revoked in the shared cache, then tell every process.
+
+    The cache write comes first: a socket that joins the session's group after the event went
+    out re-checks the cache (SessionBoundConsumerMixin.bind_session) and sees "revoked".
+    """
+    ttl = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
+    try:
+        cache.set_many({session_state_key(sid): "revoked" for sid in session_ids}, timeout=ttl)
+    except Exception:  # pragma: no cover - the database stays the truth; cached "active" lasts 60 s at most
+        logger.exception("could not mark sessions revoked in the cache")
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def publish():
+        # One event loop for the whole batch (never async_to_sync per message: see docs/realtime.md).
+        for sid in session_ids:
+            await layer.group_send(session_group(sid), {"type": SESSION_REVOKED_EVENT, "session": sid, "reason": reason})
+
+    try:
+        async_to_sync(publish)()
+    except Exception:  # pragma: no cover - sockets still re-check the session periodically
+        logger.exception("could not publish session revocations")
 
 
 def mark_session_revoked_in_cache(session_id: str) -> None:
-    cache.set(_state_key(session_id), "revoked", timeout=settings.JWT_REFRESH_DAYS * 86400)
+    cache.set(
+        session_state_key(session_id),
+        "revoked",
+        timeout=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+    )
 
 
 def session_touch(*, session_id: str) -> None:
@@ -150,3 +298,56 @@ def session_touch(*, session_id: str) -> None:
     interval = settings.SESSION_LAST_SEEN_INTERVAL_SECONDS
     if cache.add(f"session:seen:{session_id}", 1, timeout=interval):
         LoginSession.objects.filter(pk=session_id).update(last_seen_at=clock.now())
+
+
+# --- Housekeeping ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    refresh_tokens: int
+    outstanding_tokens: int
+    sessions: int
+
+
+def sessions_flush_expired(*, keep_days: int) -> FlushResult:
+    """Delete what can no longer matter: refresh-token records past their expiry (an expired token
+    fails validation before reuse is checked), simplejwt's expired outstanding/blacklisted tokens,
+    and sessions that ended (revoked or expired) more than `keep_days` days ago."""
+    now = clock.now()
+    cutoff = now - timedelta(days=keep_days)
+    refresh_tokens, _ = SessionRefreshToken.objects.filter(expires_at__lte=now).delete()
+    outstanding = OutstandingToken.objects.filter(expires_at__lte=now)
+    outstanding_count = outstanding.count()
+    outstanding.delete()
+    ended = LoginSession.objects.filter(revoked_at__lt=cutoff) | LoginSession.objects.filter(
+        revoked_at__isnull=True, expires_at__lt=cutoff
+    )
+    session_ids = list(ended.values_list("pk", flat=True))
+    sessions = 0
+    for start in range(0, len(session_ids), 1000):
+        batch = session_ids[start : start + 1000]
+        SessionRefreshToken.objects.filter(session_id__in=batch).delete()
+        sessions += LoginSession.objects.filter(pk__in=batch).delete()[1].get(LoginSession._meta.label, 0)
+    return FlushResult(refresh_tokens=refresh_tokens, outstanding_tokens=outstanding_count, sessions=sessions)
+
+
+__all__ = [
+    "LoginResult",
+    "RefreshResult",
+    "SESSION_REVOKED_EVENT",
+    "announce_sessions_revoked",
+    "login_complete",
+    "session_group",
+    "session_refresh",
+    "session_revoke",
+    "session_revoke_own",
+    "session_touch",
+    "sessions_flush_expired",
+    "sessions_revoke",
+    "sessions_revoke_for_user",
+    "tokens_for_session",
+    "user_get_or_create",
+    "user_group",
+    "user_payload",
+]

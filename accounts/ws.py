@@ -4,6 +4,9 @@ that closes a socket with 4401 the moment its login session is revoked, on any p
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import secrets
 from urllib.parse import parse_qs
 
@@ -16,6 +19,8 @@ from django.core.cache import cache
 from . import selectors
 from .models import User
 from .services import SESSION_REVOKED_EVENT, session_group
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -85,10 +90,19 @@ class TicketAuthMiddleware(BaseMiddleware):
 
 
 class SessionBoundConsumerMixin:
-    """For async consumers of logged-in users: join the session's group on connect, and close
-    with 4401 when the session is revoked. Call `await self.bind_session()` in `connect()`."""
+    """For async consumers of logged-in users: a socket that ends with its login session.
+
+    Call `await self.bind_session()` in `connect()` (it returns False when the scope has no
+    active session: close with 4401 then) and `await self.unbind_session()` in `disconnect()`.
+    When the session is revoked anywhere, the `session.revoked` event reaches
+    `session_revoked()`, which closes the socket with 4401. Because the channel layer may drop
+    an event (Redis reconnect), each bound socket also re-checks its session every
+    SESSION_SOCKET_RECHECK_SECONDS as a safety net. Override `session_revoked` to send a frame
+    first, but keep closing with 4401.
+    """
 
     session_id: str | None = None
+    _session_watch: asyncio.Task | None = None
 
     async def bind_session(self) -> bool:
         user = self.scope.get("user")
@@ -96,18 +110,49 @@ class SessionBoundConsumerMixin:
         if user is None or not user.is_authenticated or not self.session_id:
             return False
         await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
-        # Re-check after joining: a revoke that landed between the middleware and group_add is not missed.
+        # Re-check after joining: a revoke whose event went out between the middleware's check and
+        # group_add is not missed, because the revoke writes the shared cache before publishing.
         if not await database_sync_to_async(selectors.session_is_active)(self.session_id):
             await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
             return False
+        self._stop_session_watch()
+        self._session_watch = asyncio.ensure_future(self._watch_session())
         return True
 
     async def unbind_session(self) -> None:
+        self._stop_session_watch()
         if self.session_id:
             await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
 
     async def session_revoked(self, event):
+        self._stop_session_watch()
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def websocket_disconnect(self, message):
+        # However the consumer's disconnect() is written, the watcher never outlives the socket.
+        self._stop_session_watch()
+        await super().websocket_disconnect(message)
+
+    def _stop_session_watch(self) -> None:
+        task, self._session_watch = self._session_watch, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _watch_session(self) -> None:
+        interval = settings.SESSION_SOCKET_RECHECK_SECONDS
+        # Spread the first check so sockets opened together do not re-check together.
+        delay = interval * random.uniform(0.5, 1.0)
+        while True:
+            await asyncio.sleep(delay)
+            delay = interval
+            try:
+                active = await database_sync_to_async(selectors.session_is_active)(self.session_id)
+            except Exception:  # a cache/database hiccup: try again next round rather than kill the socket
+                logger.warning("session re-check failed for a socket", exc_info=True)
+                continue
+            if not active:
+                await self.session_revoked({"type": SESSION_REVOKED_EVENT, "session": self.session_id, "reason": "recheck"})
+                return
 
 
 assert SESSION_REVOKED_EVENT.replace(".", "_") == "session_revoked"

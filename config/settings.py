@@ -255,6 +255,8 @@ PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_REGION = PHONE_DEFAULT_REGION
 SESSION_LAST_SEEN_INTERVAL_SECONDS = env_int("SESSION_LAST_SEEN_INTERVAL_SECONDS", 60, minimum=1)
 WS_TICKET_TTL_SECONDS = 30
+# Safety net behind the session.revoked event: each session-bound socket re-checks its session this often.
+SESSION_SOCKET_RECHECK_SECONDS = 30
 
 # --- OTP (otp app) -------------------------------------------------------------
 
