@@ -1,0 +1,98 @@
+"""REST API of the chat app (Bearer JWT): rooms, members and history. Each view parses, calls one
+service or selector and replies; ChatError becomes its HTTP status with `detail` and `code`."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import RateLimited
+
+from . import selectors, services
+from .errors import ChatError, invalid
+
+
+def _int_param(request, name: str, *, minimum: int = 0) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"{name} must be an integer.") from None
+    if value < minimum:
+        raise invalid(f"{name} must be at least {minimum}.")
+    return value
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise invalid("The body must be a JSON object.")
+    return request.data
+
+
+class ChatAPIView(APIView):
+    def handle_exception(self, exc):
+        if isinstance(exc, ChatError):
+            if exc.code == "rate_limited":
+                exc = RateLimited(exc.retry_after or 1, exc.detail)
+            else:
+                return Response({"detail": exc.detail, "code": exc.code}, status=exc.status)
+        return super().handle_exception(exc)
+
+
+class RoomListView(ChatAPIView):
+    def get(self, request):
+        return Response(selectors.rooms_for_user(user=request.user))
+
+    def post(self, request):
+        data = _body(request)
+        kind = data.get("kind")
+        if kind == "direct":
+            room, created = services.room_direct_open(
+                user=request.user, user_id=data.get("user_id"), mobile_number=data.get("mobile_number")
+            )
+        elif kind == "group":
+            members = data.get("members", [])
+            room, created = services.room_group_create(owner=request.user, title=data.get("title"), members=members), True
+        else:
+            raise invalid('kind must be "direct" or "group".')
+        payload = selectors.room_for_member(user=request.user, room_id=room.pk)
+        return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RoomMembersView(ChatAPIView):
+    def post(self, request, room_id: int):
+        data = _body(request)
+        room, added = services.room_member_add(
+            actor=request.user, room_id=room_id, user_id=data.get("user_id"), mobile_number=data.get("mobile_number")
+        )
+        payload = selectors.room_for_member(user=request.user, room_id=room.pk)
+        return Response(payload, status=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
+
+
+class RoomMemberView(ChatAPIView):
+    def delete(self, request, room_id: int, user_id: int):
+        services.room_member_remove(actor=request.user, room_id=room_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomMessagesView(ChatAPIView):
+    def get(self, request, room_id: int):
+        before = _int_param(request, "before", minimum=1)
+        after = _int_param(request, "after", minimum=0)
+        if before is not None and after is not None:
+            raise invalid("Give before or after, not both.")
+        limit = _int_param(request, "limit", minimum=1)
+        limit = selectors.HISTORY_DEFAULT_LIMIT if limit is None else min(limit, selectors.HISTORY_MAX_LIMIT)
+        return Response(
+            selectors.messages_page(user=request.user, room_id=room_id, before=before, after=after, limit=limit)
+        )
+
+    def post(self, request, room_id: int):
+        data = _body(request)
+        message, created = services.message_send(
+            user=request.user, room_id=room_id, text=data.get("text"), client_id=data.get("client_id")
+        )
+        return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
