@@ -35,6 +35,7 @@ from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, ratelimit
 from core.errors import RateLimited
 from core.phone import mask_phone
+from sms.services import otp_send as sms_otp_send  # queues delivery after commit; never waits on the provider
 
 from .models import Challenge
 from .selectors import challenge_newest
@@ -140,16 +141,6 @@ def _spend_send_budgets(mobile_number: str, ip: str | None) -> None:
 
 def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
     return f"otp:fail:number:{mobile_number}", ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR)
-
-
-# --- SMS ------------------------------------------------------------------------------
-
-
-def sms_otp_send(*, to: str, code: str, ttl_seconds: int) -> None:
-    """Hand the code to the SMS gateway, which queues delivery after the transaction commits."""
-    from sms.services import otp_send
-
-    otp_send(to=to, code=code, ttl_seconds=ttl_seconds)
 
 
 # --- the flow ---------------------------------------------------------------------------
