@@ -136,7 +136,8 @@ class SessionRefreshJWT(RefreshToken):
 def tokens_for_session(session: LoginSession) -> tuple[str, str]:
     """Issue a new (access, refresh) pair for `session`; both carry its id as `sid`."""
     refresh = SessionRefreshJWT.for_session(session)
-    LoginSession.objects.filter(pk=session.pk).update(expires_at=datetime_from_epoch(refresh["exp"]))
+    session.expires_at = datetime_from_epoch(refresh["exp"])
+    LoginSession.objects.filter(pk=session.pk).update(expires_at=session.expires_at)
     return str(refresh.access_token), str(refresh)
 
 
