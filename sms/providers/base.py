@@ -72,7 +72,7 @@ class ProviderFailure(Exception):
 class Provider:
     """Base of every provider. Subclasses set `name` and implement `_send`."""
 
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict, repr=False)  # holds credentials: never in a repr
     timeout: float = 10.0
     name = "base"
 
@@ -104,7 +104,7 @@ class Provider:
         except httpx.TimeoutException as exc:
             raise ProviderFailure(SendResult.retryable("timeout", f"{self.name}: {type(exc).__name__}"))
         except httpx.TransportError as exc:
-            raise ProviderFailure(SendResult.retryable("network", f"{self.name}: {type(exc).__name__}: {exc}"))
+            raise ProviderFailure(SendResult.retryable("network", f"{self.name}: {type(exc).__name__}"))
 
     def json_body(self, response: httpx.Response) -> Any:
         try:

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import copy
+
 import pytest
 
 from core import background
+from tests.fakes.http import FakeHTTPServer
+from tests.sms.fakes import FAKES
 
 
 @dataclass
@@ -51,3 +55,29 @@ def sms_settings(settings):
     settings.SMS_RETRY_MAX_SECONDS = 60.0
     settings.SMS_HTTP_TIMEOUT_SECONDS = 1.0
     return settings
+
+
+@pytest.fixture(scope="module")
+def _fake_servers():
+    """One fake server per provider for the module (stopping one costs half a second)."""
+    servers = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def fake_provider(settings, _fake_servers):
+    settings.SMS_PROVIDERS = copy.deepcopy(settings.SMS_PROVIDERS)
+    settings.SMS_HTTP_TIMEOUT_SECONDS = 0.5
+
+    def start(name: str):
+        fake = FAKES[name]()
+        server = _fake_servers.get(name) or _fake_servers.setdefault(name, FakeHTTPServer(fake).start())
+        server.handler = fake
+        with server._lock:
+            server.requests.clear()
+        settings.SMS_PROVIDERS[name] = {**fake.config, "API_URL": server.url}
+        return fake, server
+
+    return start
