@@ -81,6 +81,8 @@ async def application(scope, receive, send):
         return
     await _ensure_redis()
     joined: set[int] = set()
+    query = dict(part.partition("=")[::2] for part in scope.get("query_string", b"").decode().split("&") if part)
+    sender = {"id": int(query["user"])} if query.get("user", "").isdigit() else None
     try:
         while True:
             event = await receive()
@@ -101,7 +103,7 @@ async def application(scope, receive, send):
                                 "text": json.dumps({"type": "subscribed", "room": room, "last_id": 0})})
                 elif frame.get("type") == "message.send":
                     message = {"id": next(_ids), "room": room, "text": frame.get("text", ""),
-                               "client_id": frame.get("client_id"), "sender": None}
+                               "client_id": frame.get("client_id"), "sender": sender}
                     await send({"type": "websocket.send", "text": json.dumps(
                         {"type": "message.ack", "client_id": message["client_id"], "message": message})})
                     await _publish(message)

@@ -240,9 +240,12 @@ def django_setup(backends: Backends) -> None:
     if not backends.redis_url:
         os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    import logging
+
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # --- server processes -----------------------------------------------------------------------------

@@ -1,0 +1,457 @@
+"""Scenario `chat`: WebSocket chat under load, beside the bare ASGI broadcast app (the floor).
+
+For each ASGI server and process count, against hotline and then against bench/bare_app.py run the
+same way (same server, same processes, same clients):
+1. connect: one authenticated socket per user (`/ws/chat/?ticket=...`, tickets issued just before each
+   batch because they live 30 s) as fast as the server accepts them -> connects/s, failures.
+2. hold: server RSS growth / sockets -> bytes per idle authenticated socket.
+3. 1:1: 1,000 of those users in 500 direct rooms, each subscribed to its room; messages paced at
+   500/s in total for 10 s; every message is expected on both members' sockets (the sender's too)
+   -> p50/p99 end-to-end (send -> the peer's `message.new`), lost and duplicated.
+4. fan-out: the same 1,000 users subscribed to one group room; one member sends a message every
+   0.5 s -> p50/p99 from send to each member's `message.new`, deliveries/s, lost and duplicated.
+Latency uses time.monotonic(), one system-wide clock on Linux, so sender and receiver may be different
+client processes. The send limit (CHAT_MESSAGES_PER_WINDOW) is raised for the run; nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+
+from bench import clients
+from bench.harness import ClientPool, Report, ServerGroup, django_setup, latency_summary
+
+SCENARIO = "chat"
+SERVER_ENV = {"CHAT_MESSAGES_PER_WINDOW": "1000000", "LOG_LEVEL": "WARNING"}
+NUMBER_BASE = "+98935"  # the chat bench's users: +98935 0000000 ...
+
+
+def sizes(quick: bool, primary: bool) -> dict:
+    if quick:
+        return {"hold": 200, "chat_users": 100, "rate": 100, "seconds": 2.0, "fanout_messages": 4,
+                "fanout_gap": 0.3, "batch": 200}
+    return {"hold": 18_000 if primary else 6_000, "chat_users": 1000, "rate": 500, "seconds": 10.0,
+            "fanout_messages": 20, "fanout_gap": 0.5, "batch": 3000}
+
+
+# --- client side (runs in the client processes) ---------------------------------------------------
+
+class Sock:
+    __slots__ = ("ws", "user", "seen", "reader", "acks", "subscribed")
+
+    def __init__(self, ws, user: int):
+        self.ws = ws
+        self.user = user
+        self.seen: set[str] = set()
+        self.reader = None
+        self.acks = 0
+        self.subscribed: dict[int, asyncio.Event] = {}
+
+
+def _stats(state: dict) -> dict:
+    if "stats" not in state:
+        state["stats"] = {"latencies": {}, "delivered": {}, "dups": Counter(), "acks": Counter(), "errors": Counter()}
+    return state["stats"]
+
+
+async def _read(state: dict, sock: Sock) -> None:
+    stats = _stats(state)
+    try:
+        async for raw in sock.ws:
+            now = time.monotonic()
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "message.new":
+                message = frame["message"]
+                phase, _, sent_at = (message.get("text") or "").partition("|")
+                client_id = message.get("client_id") or str(message.get("id"))
+                if client_id in sock.seen:
+                    stats["dups"][phase] += 1
+                    continue
+                sock.seen.add(client_id)
+                delivered = stats["delivered"].setdefault(phase, Counter())
+                delivered[client_id] += 1
+                sender = (message.get("sender") or {}).get("id") if isinstance(message.get("sender"), dict) else None
+                if sender != sock.user and sent_at:
+                    stats["latencies"].setdefault(phase, []).append(now - float(sent_at))
+            elif kind == "message.ack":
+                phase = ((frame.get("message") or {}).get("text") or "").partition("|")[0]
+                stats["acks"][phase] += 1
+            elif kind == "subscribed":
+                event = sock.subscribed.get(int(frame.get("room", 0)))
+                if event:
+                    event.set()
+            elif kind == "error":
+                stats["errors"][frame.get("code", "?")] += 1
+    except Exception:  # closed: the harness counts what arrived
+        pass
+
+
+async def client_connect(state: dict, *, targets: list[list], time_limit: float, concurrency: int = 200) -> dict:
+    """targets: [url, user_id] per socket. Returns elapsed, ok, failed and close codes seen."""
+    from websockets.asyncio.client import connect
+
+    socks: list[Sock] = state.setdefault("socks", [])
+    if "close" not in state:
+        async def close_all():
+            await asyncio.gather(*(s.ws.close() for s in state.get("socks", [])), return_exceptions=True)
+        state["close"] = close_all
+    gate = asyncio.Semaphore(concurrency)
+    failures: Counter = Counter()
+    start = time.monotonic()
+    deadline = start + time_limit
+
+    async def one(n: int, url: str, user: int) -> None:
+        async with gate:
+            if time.monotonic() > deadline:
+                failures["time limit"] += 1
+                return
+            try:
+                ws = await connect(url, compression=None, open_timeout=30, ping_interval=None, close_timeout=2,
+                                   max_queue=None, user_agent_header=None,
+                                   local_addr=(clients.source_address(state["index"] * 7 + n), 0))
+            except Exception as exc:
+                failures[type(exc).__name__] += 1
+                return
+            sock = Sock(ws, user)
+            sock.reader = asyncio.create_task(_read(state, sock))
+            socks.append(sock)
+
+    await asyncio.gather(*(one(n, url, user) for n, (url, user) in enumerate(targets)))
+    elapsed = time.monotonic() - start
+    await asyncio.sleep(0.5)
+    closed = Counter(str(s.ws.close_code) for s in socks if s.ws.close_code is not None)
+    return {"elapsed": elapsed, "ok": len(targets) - sum(failures.values()), "failed": dict(failures),
+            "closed": dict(closed), "open": sum(1 for s in socks if s.ws.close_code is None)}
+
+
+async def client_subscribe(state: dict, *, rooms_by_user: dict, time_limit: float) -> dict:
+    """Each socket of a user in `rooms_by_user` subscribes to those rooms and waits for `subscribed`."""
+    waits = []
+    for sock in state.get("socks", []):
+        for room in rooms_by_user.get(str(sock.user), ()):
+            sock.subscribed[room] = asyncio.Event()
+            await sock.ws.send(json.dumps({"type": "subscribe", "room": room}))
+            waits.append(sock.subscribed[room].wait())
+    done = 0
+    if waits:
+        finished, _ = await asyncio.wait([asyncio.ensure_future(w) for w in waits], timeout=time_limit)
+        done = len(finished)
+    return {"asked": len(waits), "subscribed": done}
+
+
+async def client_unsubscribe(state: dict, *, room: int) -> int:
+    count = 0
+    for sock in state.get("socks", []):
+        if room in sock.subscribed:
+            await sock.ws.send(json.dumps({"type": "unsubscribe", "room": room}))
+            count += 1
+    return count
+
+
+async def client_send(state: dict, *, phase: str, plan: list[list], rate: float, time_limit: float) -> dict:
+    """plan: [user_id, room] per message, sent from that user's socket at `rate`/s (open loop)."""
+    by_user = {sock.user: sock for sock in state.get("socks", [])}
+    sent: list[list] = []
+
+    async def job(i: int) -> bool:
+        user, room = plan[i]
+        sock = by_user.get(user)
+        if sock is None or sock.ws.close_code is not None:
+            return False
+        client_id = str(uuid.uuid4())
+        sent.append([client_id, room])
+        await sock.ws.send(json.dumps({"type": "message.send", "room": room, "client_id": client_id,
+                                       "text": f"{phase}|{time.monotonic():.6f}"}))
+        return True
+
+    result = await clients.paced(len(plan), rate, job, time_limit=time_limit, max_inflight=10_000)
+    return {"sent": sent, "elapsed": result["elapsed"], "failed": result["failed"] + result["not_started"]}
+
+
+async def client_collect(state: dict, *, phase: str) -> dict:
+    stats = _stats(state)
+    return {"latencies": stats["latencies"].pop(phase, []), "delivered": dict(stats["delivered"].pop(phase, {})),
+            "dups": stats["dups"].pop(phase, 0), "acks": stats["acks"].pop(phase, 0),
+            "errors": dict(stats["errors"]),
+            "open": sum(1 for s in state.get("socks", []) if s.ws.close_code is None)}
+
+
+async def client_close(state: dict) -> dict:
+    socks = state.pop("socks", [])
+    codes = Counter(str(s.ws.close_code) for s in socks if s.ws.close_code is not None)
+    await asyncio.gather(*(s.ws.close() for s in socks), return_exceptions=True)
+    for sock in socks:
+        if sock.reader:
+            sock.reader.cancel()
+    state.pop("stats", None)
+    return {"closed_by_server_before_end": dict(codes)}
+
+
+# --- harness side: users, sessions, rooms ---------------------------------------------------------
+
+class World:
+    """The chat bench's users (each with a login session), their access tokens, and the rooms."""
+
+    def __init__(self, backends, count: int):
+        django_setup(backends)
+        from django.contrib.auth.hashers import make_password  # noqa: F401 (settings loaded)
+
+        from accounts.models import LoginSession, User
+
+        numbers = [f"{NUMBER_BASE}{i:07d}" for i in range(count)]
+        existing = set(User.objects.filter(mobile_number__in=numbers).values_list("mobile_number", flat=True))
+        User.objects.bulk_create([User(mobile_number=n, password="!bench") for n in numbers if n not in existing],
+                                 batch_size=2000)
+        users = dict(User.objects.filter(mobile_number__in=numbers).values_list("mobile_number", "id"))
+        self.user_ids = [users[n] for n in numbers]
+        sessions = [LoginSession(user_id=uid, login_method="sms", ip="127.0.0.1", user_agent="hotline-bench")
+                    for uid in self.user_ids]
+        LoginSession.objects.bulk_create(sessions, batch_size=2000)
+        self.session_of = {s.user_id: s.id for s in sessions}
+        self.direct_rooms: list[tuple[int, int, int]] = []  # (room, user_a, user_b)
+        self.group_room: int | None = None
+
+    def access_token(self, user_id: int) -> str:
+        """An access token like the one login issues (it carries the session id `sid`)."""
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        from accounts.models import User
+
+        token = AccessToken.for_user(User(pk=user_id))
+        token["sid"] = self.session_of[user_id]
+        return str(token)
+
+    def tickets(self, user_ids: list[int]) -> dict[int, str]:
+        from accounts.ws import ws_ticket_issue
+
+        return {uid: ws_ticket_issue(user_id=uid, session_id=self.session_of[uid]) for uid in user_ids}
+
+    def make_rooms(self, base_url: str, chat_users: list[int]) -> None:
+        """The direct rooms of consecutive pairs and one group of all `chat_users`, through the REST API."""
+        if self.group_room is not None:
+            return
+        import httpx
+
+        async def create() -> None:
+            async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+                gate = asyncio.Semaphore(16)
+
+                async def direct(a: int, b: int) -> None:
+                    async with gate:
+                        response = await http.post("/api/chat/rooms/", json={"kind": "direct", "user_id": b},
+                                                   headers={"Authorization": f"Bearer {self.access_token(a)}"})
+                        response.raise_for_status()
+                        self.direct_rooms.append((response.json()["id"], a, b))
+
+                pairs = [(chat_users[i], chat_users[i + 1]) for i in range(0, len(chat_users) - 1, 2)]
+                await asyncio.gather(*(direct(a, b) for a, b in pairs))
+                owner = chat_users[0]
+                response = await http.post("/api/chat/rooms/", json={
+                    "kind": "group", "title": f"bench fan-out {len(chat_users)}", "members": chat_users[1:]},
+                    headers={"Authorization": f"Bearer {self.access_token(owner)}"})
+                if response.status_code != 201:
+                    raise RuntimeError(f"group room: {response.status_code} {response.text[:300]}")
+                self.group_room = response.json()["id"]
+
+        asyncio.run(create())
+
+
+_world: World | None = None
+
+
+def world(backends, count: int) -> World:
+    global _world
+    if _world is None or len(_world.user_ids) < count:
+        _world = World(backends, count)
+    return _world
+
+
+# --- harness side: one configuration --------------------------------------------------------------
+
+def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, processes: int, quick: bool,
+             w: World, size: dict, bare: bool) -> None:
+    add = lambda metric, value, unit="", target="", note="": report.add(  # noqa: E731
+        SCENARIO, label, processes, metric, value, unit, target, note)
+    hold_users = w.user_ids[: size["hold"]]
+    chat_users = w.user_ids[: size["chat_users"]]
+    if not bare:
+        w.make_rooms(group.urls[0], chat_users)
+    time.sleep(1.0)
+    baseline = group.rss_bytes()
+
+    # 1-2. connect and hold, in batches (tickets live 30 s)
+    connected, elapsed, failed, closed = 0, 0.0, Counter(), Counter()
+    for start in range(0, len(hold_users), size["batch"]):
+        batch = hold_users[start: start + size["batch"]]
+        tickets = {} if bare else w.tickets(batch)
+        per_client = [[] for _ in range(pool.count)]
+        for n, uid in enumerate(batch):
+            query = f"user={uid}" if bare else f"ticket={tickets[uid]}"
+            url = group.ws_urls[n % len(group.ws_urls)] + f"/ws/chat/?{query}"
+            per_client[n % pool.count].append([url, uid])
+        results = pool.call(client_connect, [{"targets": t, "time_limit": 120} for t in per_client], timeout=200)
+        elapsed += max(r["elapsed"] for r in results)
+        for r in results:
+            connected += r["ok"]
+            failed.update(r["failed"])
+            closed.update(r["closed"])
+    add("connects/s", connected / max(elapsed, 1e-6), "conn/s", "1,000/s")
+    add("connect failures", sum(failed.values()) + sum(closed.values()), "sockets", "0",
+        ", ".join(f"{k} {v}" for k, v in {**failed, **{f'closed {k}': v for k, v in closed.items()}}.items()))
+    time.sleep(3.0)
+    held = sum(r["open"] for r in pool.call(client_collect, {"phase": "none"}))
+    rss = group.rss_bytes()
+    add("sockets held", held, "sockets", f"{size['hold']:,}" if not quick else "")
+    add("RSS per socket", (rss - baseline) / max(held, 1) / 1024, "KiB", "< 32 KiB",
+        f"server RSS {baseline / 2**20:.0f} -> {rss / 2**20:.0f} MiB")
+
+    # 3. 1:1
+    rooms_by_user: dict[str, list[int]] = {}
+    if bare:
+        direct = [(1_000_000 + n, a, b) for n, (a, b) in
+                  enumerate(zip(chat_users[0::2], chat_users[1::2]))]
+        group_room = 1
+    else:
+        direct = w.direct_rooms
+        group_room = w.group_room
+    for room, a, b in direct:
+        rooms_by_user.setdefault(str(a), []).append(room)
+        rooms_by_user.setdefault(str(b), []).append(room)
+    for uid in chat_users:
+        rooms_by_user.setdefault(str(uid), []).append(group_room)
+    subs = pool.call(client_subscribe, {"rooms_by_user": rooms_by_user, "time_limit": 60}, timeout=120)
+    asked, done = sum(s["asked"] for s in subs), sum(s["subscribed"] for s in subs)
+    if done < asked:
+        add("subscribe failures", asked - done, "subscriptions", "0")
+    owner = {uid: n % pool.count for n, uid in enumerate(hold_users)}  # which client holds each user
+    total = int(size["rate"] * size["seconds"])
+    plans = [[] for _ in range(pool.count)]
+    for i in range(total):
+        room, a, b = direct[i % len(direct)]
+        sender = a if (i // len(direct)) % 2 == 0 else b
+        plans[owner[sender]].append([sender, room])
+    sent = pool.call(client_send, [{"phase": "direct", "plan": p, "rate": size["rate"] * len(p) / max(total, 1),
+                                    "time_limit": size["seconds"] + 10} for p in plans], timeout=120)
+    _settle(pool, "direct", expected=2 * sum(len(s["sent"]) for s in sent), timeout=30)
+    got = pool.call(client_collect, {"phase": "direct"})
+    messages = sum(len(s["sent"]) for s in sent)
+    _delivery_rows(add, "1:1", sent, got, per_message=lambda room: 2, seconds=max(s["elapsed"] for s in sent),
+                   target_rate=size["rate"], quick=quick)
+
+    # 4. fan-out to the group room, one message at a time
+    members = len(chat_users)
+    sender = chat_users[0]
+    plan = [[sender, group_room] for _ in range(size["fanout_messages"])]
+    per_client = [[] for _ in range(pool.count)]
+    per_client[owner[sender]] = plan
+    sent = pool.call(client_send, [{"phase": "fanout", "plan": p, "rate": 1 / size["fanout_gap"],
+                                    "time_limit": size["fanout_messages"] * size["fanout_gap"] + 10}
+                                   for p in per_client], timeout=120)
+    _settle(pool, "fanout", expected=members * len(plan), timeout=30)
+    got = pool.call(client_collect, {"phase": "fanout"})
+    _delivery_rows(add, f"fan-out {members}", sent, got, per_message=lambda room: members,
+                   seconds=max(s["elapsed"] for s in sent), target_rate=None, quick=quick)
+    del messages
+
+    # leave the group first so that closing 1,000 sockets does not fan out 1,000 presence events each
+    pool.call(client_unsubscribe, {"room": group_room})
+    time.sleep(0.5)
+    closes = pool.call(client_close, timeout=120)
+    early = Counter()
+    for c in closes:
+        early.update(c["closed_by_server_before_end"])
+    if early:
+        add("sockets closed by the server during the run", sum(early.values()), "sockets", "0",
+            ", ".join(f"code {k}: {v}" for k, v in early.items()))
+
+
+def _settle(pool: ClientPool, phase: str, *, expected: int, timeout: float, stall: float = 2.0) -> None:
+    """Wait until `expected` frames of `phase` arrived, or none arrived for `stall` s (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = sum(pool.call(_count_delivered, {"phase": phase}))
+        if now >= expected:
+            return
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            return
+        time.sleep(0.2)
+
+
+async def _count_delivered(state: dict, *, phase: str) -> int:
+    return sum(_stats(state)["delivered"].get(phase, Counter()).values())
+
+
+def _delivery_rows(add, name: str, sent: list[dict], got: list[dict], *, per_message, seconds: float,
+                   target_rate, quick: bool) -> None:
+    expected = Counter()
+    for s in sent:
+        for client_id, room in s["sent"]:
+            expected[client_id] += per_message(room)
+    delivered = Counter()
+    for g in got:
+        delivered.update(g["delivered"])
+    dups = sum(g["dups"] for g in got)
+    lost = sum(max(0, n - delivered.get(cid, 0)) for cid, n in expected.items())
+    latencies = [x for g in got for x in g["latencies"]]
+    messages = sum(len(s["sent"]) for s in sent)
+    summary = latency_summary(latencies)
+    add(f"{name} messages/s", messages / max(seconds, 1e-6), "msg/s", f"{target_rate}/s" if target_rate and not quick else "")
+    add(f"{name} deliveries/s", sum(delivered.values()) / max(seconds, 1e-6), "frames/s")
+    add(f"{name} p50", summary["p50_ms"], "ms")
+    add(f"{name} p99", summary["p99_ms"], "ms", "< 50 ms" if name == "1:1" else "<= 2x floor")
+    add(f"{name} delivered / expected", f"{sum(delivered.values())}/{sum(expected.values())}", "frames")
+    add(f"{name} lost", lost, "frames", "0")
+    add(f"{name} duplicated", dups, "frames", "0")
+    acks = sum(g["acks"] for g in got)
+    if acks != messages:
+        add(f"{name} acks / sent", f"{acks}/{messages}", "frames", "equal")
+    errors = Counter()
+    for g in got:
+        errors.update(g["errors"])
+    if errors:
+        add(f"{name} error frames", sum(errors.values()), "frames", "0", ", ".join(f"{k} {v}" for k, v in errors.items()))
+
+
+def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int,
+        primary: bool | None = None) -> None:
+    size = sizes(quick, primary if primary is not None else True)
+    w = world(backends, size["hold"])
+    for app, bare in (("config.asgi:application", False), ("bench.bare_app:application", True)):
+        env = dict(SERVER_ENV)
+        if bare and backends.redis_url:
+            env["BARE_REDIS_URL"] = backends.redis_url
+        label = f"{server}/{'bare' if bare else 'hotline'}"
+        group = ServerGroup(backends, server=server, processes=processes, app=app, env=env, worker=False).start()
+        try:
+            _measure(report, pool, group, label, processes, quick, w, size, bare)
+        finally:
+            group.stop()
+    _compare_with_floor(report, server, processes)
+
+
+def _compare_with_floor(report: Report, server: str, processes: int) -> None:
+    """hotline's fan-out p99 as a multiple of the bare app's (target: within 2x)."""
+    def p99(app: str):
+        for row in report.rows:
+            if (row["scenario"], row["server"], row["processes"]) == (SCENARIO, f"{server}/{app}", processes) \
+                    and row["metric"].startswith("fan-out") and row["metric"].endswith(" p99"):
+                return row["value"]
+        return None
+
+    ours, floor = p99("hotline"), p99("bare")
+    if ours is not None and floor:
+        report.add(SCENARIO, f"{server}/hotline", processes, "fan-out p99 / floor p99", ours / floor, "x", "<= 2x")
+
+
+if __name__ == "__main__":
+    from bench.__main__ import main
+
+    raise SystemExit(main(["chat", *__import__("sys").argv[1:]]))
