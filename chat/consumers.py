@@ -51,10 +51,11 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         self.member_of: set[int] = set()  # rooms this socket has seen the user be a member of
         self.present = False
         self.closed = False
-        # Accept first: a close code (4401, 4429) can only be sent on an open socket; a handshake
-        # refused before accept is just HTTP 403 to the client.
-        await self.accept()
+        # Everything is decided before the handshake completes, so a client that sees the socket open
+        # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
+        # only be sent on an open socket; before accept the client would just see HTTP 403.
         if not await self.bind_session():
+            await self.accept()
             await self._close(CLOSE_UNAUTHENTICATED)
             return
         opened = await presence.store().open(
@@ -62,6 +63,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             settings.CHAT_PRESENCE_TTL_SECONDS, settings.CHAT_MAX_SOCKETS_PER_USER,
         )
         if not opened.accepted:
+            await self.accept()
             await self._close(CLOSE_TOO_MANY_SOCKETS)
             return
         self.present = True
@@ -70,6 +72,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
             await presence.announce(self.user.pk, online=True)
+        await self.accept()
 
     async def disconnect(self, code):
         self.closed = True
