@@ -1,0 +1,362 @@
+// Shared client of the hotline pages: tokens, REST calls, the session-bound WebSocket.
+//
+// Tokens (docs/security.md, "Browser tokens"): the access token lives only in this module's
+// memory; the refresh token lives only in an HttpOnly, SameSite=Strict cookie scoped to /web/,
+// which page scripts cannot read. Every page load gets a fresh access token from
+// POST /web/refresh/, which rotates the cookie through the same service as /api/token/refresh/.
+
+export const _ = (text) => (window.gettext ? window.gettext(text) : text);
+export const ngettext = (one, many, n) => (window.ngettext ? window.ngettext(one, many, n) : n === 1 ? one : many);
+export const format = (text, values) =>
+  window.interpolate ? window.interpolate(text, values, !Array.isArray(values)) : text;
+
+/** Thrown after the page has started leaving for /login/; callers just stop. */
+export class LoggedOut extends Error {}
+
+/** A non-2xx API reply: `status`, parsed JSON `data` (or null) and `retryAfter` seconds. */
+export class ApiError extends Error {
+  constructor(status, data, retryAfter) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.data = data;
+    this.retryAfter = retryAfter;
+  }
+}
+
+let access = null;
+let accessExpiresAt = 0;
+let claims = null;
+let leaving = false;
+
+export function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function decodeJwt(token) {
+  const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const padded = part + "===".slice((part.length + 3) % 4);
+  return JSON.parse(atob(padded));
+}
+
+function adopt(token) {
+  access = token;
+  claims = decodeJwt(token);
+  accessExpiresAt = claims.exp * 1000;
+}
+
+/** POST to one of the pages' own /web/ views (CSRF-protected, cookie-carrying). */
+export function postWeb(path, body) {
+  return fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify(body || {}),
+  });
+}
+
+function underRefreshLock(task) {
+  // Tabs share the cookie: a rotation in one tab while another presents the old token would
+  // look like refresh-token reuse, so tabs rotate one at a time.
+  return navigator.locks ? navigator.locks.request("hotline-web-refresh", task) : task();
+}
+
+let refreshing = null;
+
+/** Rotate the cookie's refresh token; resolves true with a new access token, false when logged out.
+ *  Rejects on network errors (the caller retries later). */
+export function refreshAccess() {
+  if (!refreshing) {
+    refreshing = underRefreshLock(async () => {
+      const reply = await postWeb("/web/refresh/");
+      if (reply.status === 401 || reply.status === 403) {
+        access = null;
+        return false;
+      }
+      if (!reply.ok) throw new ApiError(reply.status, null, null);
+      adopt((await reply.json()).access);
+      return true;
+    }).finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/** Store a login reply ({access, refresh, ...}) as the browser session: refresh token into the cookie. */
+export async function startSession(loginReply) {
+  const reply = await postWeb("/web/session/", { refresh: loginReply.refresh });
+  if (!reply.ok) throw new ApiError(reply.status, await reply.json().catch(() => null), null);
+  adopt((await reply.json()).access);
+}
+
+export function goLogin() {
+  if (leaving) return;
+  leaving = true;
+  const here = location.pathname + location.search;
+  location.replace("/login/?next=" + encodeURIComponent(here));
+}
+
+export function isLeaving() {
+  return leaving;
+}
+
+/** For pages behind login: resolves with the access token's claims ({user_id, sid, ...}) or leaves for /login/. */
+export async function requireLogin() {
+  let ok;
+  try {
+    ok = await refreshAccess();
+  } catch (error) {
+    ok = false;
+  }
+  if (!ok) {
+    goLogin();
+    throw new LoggedOut();
+  }
+  return claims;
+}
+
+async function currentAccess() {
+  if (!access || Date.now() > accessExpiresAt - 30_000) {
+    if (!(await refreshAccess())) {
+      goLogin();
+      throw new LoggedOut();
+    }
+  }
+  return access;
+}
+
+/** fetch() an API path with the in-memory Bearer token; one refresh-and-retry on 401. */
+export async function api(path, { method = "GET", body } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const token = await currentAccess();
+    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const reply = await fetch(path, {
+      method,
+      headers,
+      credentials: "omit",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (reply.status !== 401) return reply;
+    access = null;
+    if (attempt >= 1) {
+      goLogin();
+      throw new LoggedOut();
+    }
+  }
+}
+
+/** api() that parses JSON and throws ApiError for non-2xx replies. */
+export async function apiJson(path, options) {
+  const reply = await api(path, options);
+  return readJson(reply);
+}
+
+/** Parse a fetch reply: JSON body, or ApiError for non-2xx. */
+export async function readJson(reply) {
+  const data = reply.status === 204 ? null : await reply.json().catch(() => null);
+  if (!reply.ok) {
+    const retry = Number(reply.headers.get("Retry-After")) || (data && Number(data.retry_after)) || null;
+    throw new ApiError(reply.status, data, retry);
+  }
+  return data;
+}
+
+/** POST JSON without a token (login endpoints). */
+export function postJson(path, body) {
+  return fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The first human-readable message in an API error body, or `fallback`. */
+export function errorText(data, fallback) {
+  if (!data) return fallback;
+  if (typeof data === "string") return data;
+  for (const key of ["error", "detail", "details", "non_field_errors"]) {
+    const value = data[key];
+    if (typeof value === "string" && value) return value;
+    if (Array.isArray(value) && value.length) return String(value[0]);
+  }
+  for (const value of Object.values(data)) {
+    if (Array.isArray(value) && value.length && typeof value[0] === "string") return value[0];
+  }
+  return fallback;
+}
+
+/** "in 2 min" / "in 40 s" for a number of seconds. */
+export function durationText(seconds) {
+  seconds = Math.max(0, Math.ceil(seconds));
+  if (seconds >= 120) {
+    const minutes = Math.ceil(seconds / 60);
+    return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: minutes });
+  }
+  return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: seconds });
+}
+
+export function clockText(seconds) {
+  seconds = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+/** Log out: end this session through the API, drop the cookie, go to /login/. */
+export async function logout() {
+  leaving = true;
+  try {
+    if (access) await fetch("/api/logout/", { method: "POST", headers: { Authorization: `Bearer ${access}` } });
+  } catch (error) {
+    // The /web/logout/ call below ends the session from the cookie anyway.
+  }
+  try {
+    await postWeb("/web/logout/");
+  } finally {
+    access = null;
+    location.replace("/login/");
+  }
+}
+
+const CLOSE_UNAUTHENTICATED = 4401;
+
+/**
+ * The page's /ws/chat/ socket: opened with a one-time ticket, reconnected with backoff, paused
+ * while the browser is offline. A 4401 close means this session was revoked (or the ticket was
+ * refused): unless a refresh still works, the page leaves for /login/ at once.
+ */
+export class LiveSocket {
+  constructor({ onOpen = () => {}, onFrame = () => {}, onState = () => {} } = {}) {
+    this.onOpen = onOpen;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.state = "connecting";
+    window.addEventListener("offline", () => this.drop());
+    window.addEventListener("online", () => this.reconnectNow());
+  }
+
+  get open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.state === "open";
+  }
+
+  setState(state) {
+    this.state = state;
+    this.onState(state);
+  }
+
+  send(frame) {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  async connect() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (leaving || this.ws) return;
+    if (!navigator.onLine) {
+      this.setState("reconnecting");
+      return;
+    }
+    let ticket;
+    try {
+      ticket = (await apiJson("/api/ws/ticket/", { method: "POST" })).ticket;
+    } catch (error) {
+      if (error instanceof LoggedOut) return;
+      this.retryLater();
+      return;
+    }
+    if (this.ws || leaving) return;
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(`${scheme}${location.host}/ws/chat/?ticket=${encodeURIComponent(ticket)}`);
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.attempt = 0;
+      this.setState("open");
+      this.onOpen();
+    };
+    ws.onmessage = (event) => {
+      if (this.ws !== ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.closed(event.code);
+    };
+  }
+
+  async closed(code) {
+    if (leaving) return;
+    this.setState("reconnecting");
+    if (code === CLOSE_UNAUTHENTICATED) {
+      let stillLoggedIn;
+      try {
+        stillLoggedIn = await refreshAccess();
+      } catch (error) {
+        stillLoggedIn = true; // network trouble: keep trying to reconnect
+      }
+      if (!stillLoggedIn) {
+        goLogin();
+        return;
+      }
+    }
+    this.retryLater();
+  }
+
+  retryLater() {
+    if (leaving || this.timer) return;
+    const base = Math.min(10_000, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
+  }
+
+  /** The browser went offline: stop using this socket now rather than wait for TCP to notice. */
+  drop() {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close();
+    }
+    if (!leaving) this.setState("reconnecting");
+  }
+
+  reconnectNow() {
+    this.attempt = 0;
+    this.connect();
+  }
+}
+
+/** Header shared by the logged-in pages: my number, log out, connection status. */
+export async function setUpHeader() {
+  document.getElementById("logout-button")?.addEventListener("click", () => logout());
+  try {
+    const me = await apiJson("/api/me/");
+    const mine = document.getElementById("me-phone");
+    if (mine) mine.textContent = me.mobile_number;
+    return me;
+  } catch (error) {
+    if (error instanceof LoggedOut) throw error;
+    return null;
+  }
+}
+
+export function showConnection(state) {
+  const element = document.getElementById("connection");
+  if (!element) return;
+  element.dataset.state = state;
+  element.textContent =
+    state === "open" ? _("Connected") : state === "reconnecting" ? _("Reconnecting…") : _("Connecting…");
+}
