@@ -1,0 +1,136 @@
+"""SessionBoundConsumerMixin in process: a consumer defined here, behind the real ticket middleware."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+
+from accounts import services
+from accounts.models import LoginSession
+from accounts.ws import CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin, TicketAuthMiddleware, ws_ticket_issue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class EchoConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
+    async def connect(self):
+        await self.accept()
+        if not await self.bind_session():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def disconnect(self, code):
+        await self.unbind_session()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.send(text_data=text_data)
+
+
+application = TicketAuthMiddleware(EchoConsumer.as_asgi())
+
+
+async def open_socket(result) -> WebsocketCommunicator:
+    ticket = await database_sync_to_async(ws_ticket_issue)(user_id=result.user.pk, session_id=result.session.id)
+    communicator = WebsocketCommunicator(application, f"/ws/test/?ticket={ticket}")
+    connected, _ = await communicator.connect()
+    assert connected
+    # A round trip: connect() (and so bind_session) has finished once the echo comes back.
+    await communicator.send_to(text_data="ping")
+    assert await communicator.receive_from() == "ping"
+    return communicator
+
+
+async def assert_closed_with(communicator: WebsocketCommunicator, code: int, timeout: float = 1) -> None:
+    output = await communicator.receive_output(timeout)
+    assert output == {"type": "websocket.close", "code": code}
+
+
+@pytest.fixture
+def logged_in(user_factory, login):
+    async def make(user=None):
+        return await database_sync_to_async(lambda: login(user or user_factory()))()
+
+    return make
+
+
+async def test_revoking_the_session_closes_its_sockets_with_4401(logged_in):
+    result = await logged_in()
+    other = await logged_in(result.user)
+    first, second, bystander = await open_socket(result), await open_socket(result), await open_socket(other)
+    try:
+        await database_sync_to_async(services.session_revoke)(session=result.session)
+
+        await assert_closed_with(first, 4401)
+        await assert_closed_with(second, 4401)
+        await bystander.send_to(text_data="still here")
+        assert await bystander.receive_from() == "still here"
+    finally:
+        for communicator in (first, second, bystander):
+            await communicator.disconnect()
+
+
+async def test_a_revoked_sessions_ticket_opens_nothing(logged_in):
+    result = await logged_in()
+    ticket = await database_sync_to_async(ws_ticket_issue)(user_id=result.user.pk, session_id=result.session.id)
+    await database_sync_to_async(services.session_revoke)(session=result.session)
+    communicator = WebsocketCommunicator(application, f"/ws/test/?ticket={ticket}")
+    try:
+        connected, _ = await communicator.connect()
+        assert connected  # accepted first so that the close code reaches the client
+        await assert_closed_with(communicator, 4401)
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.parametrize("query", ["", "ticket=forged", "token=not.a.jwt"])
+async def test_no_or_bad_credentials_close_4401(query):
+    communicator = WebsocketCommunicator(application, f"/ws/test/?{query}")
+    try:
+        connected, _ = await communicator.connect()
+        assert connected
+        await assert_closed_with(communicator, 4401)
+    finally:
+        await communicator.disconnect()
+
+
+async def test_revocations_from_every_source_close_sockets(logged_in):
+    """Logout/API, reuse detection and deactivation all go through the same revoke path."""
+    result = await logged_in()
+    socket = await open_socket(result)
+    try:
+        user = result.user
+        user.is_active = False
+        await database_sync_to_async(user.save)()
+        await assert_closed_with(socket, 4401)
+    finally:
+        await socket.disconnect()
+
+
+async def test_recheck_closes_a_socket_whose_revoke_event_was_lost(logged_in, settings):
+    """The channel layer may drop an event; the periodic re-check is the safety net."""
+    settings.SESSION_SOCKET_RECHECK_SECONDS = 0.3
+    result = await logged_in()
+    socket = await open_socket(result)
+    try:
+        # Revoke without publishing: what a process sees when the event is lost on the way.
+        await database_sync_to_async(
+            lambda: LoginSession.objects.filter(pk=result.session.pk).update(revoked_at=result.session.created_at)
+        )()
+        await database_sync_to_async(cache.set)(services.session_state_key(result.session.id), "revoked")
+        await assert_closed_with(socket, 4401, timeout=2)
+    finally:
+        await socket.disconnect()
+
+
+async def test_session_watch_stops_with_the_socket(logged_in, settings):
+    settings.SESSION_SOCKET_RECHECK_SECONDS = 0.1
+    result = await logged_in()
+    before = {t for t in asyncio.all_tasks() if "_watch_session" in repr(t.get_coro())}
+    socket = await open_socket(result)
+    watchers = {t for t in asyncio.all_tasks() if "_watch_session" in repr(t.get_coro())} - before
+    assert len(watchers) == 1
+    await socket.disconnect()
+    await asyncio.sleep(0.05)
+    assert all(t.done() for t in watchers)
