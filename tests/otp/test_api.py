@@ -358,3 +358,15 @@ def test_purge_command_deletes_only_long_expired_challenges(client, sms, otp_set
         assert list(Challenge.objects.values_list("mobile_number", flat=True)) == [OTHER]
         call_command("otp_purge_expired", "--older-than", "0")
         assert not Challenge.objects.exists()
+
+
+def test_a_trusted_hop_that_is_not_an_address_is_not_a_500(sms, otp_settings):
+    from rest_framework.test import APIClient
+
+    otp_settings.TRUSTED_PROXY_COUNT = 1
+    client = APIClient(REMOTE_ADDR="10.0.0.2")
+    assert send(client, HTTP_X_FORWARDED_FOR="not-an-address").status_code == 200
+    response = authenticate(client, sms.last_code(NUMBER), HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 200
+    assert Challenge.objects.get().requested_ip is None
+    assert LoginSession.objects.get().ip is None
