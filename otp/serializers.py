@@ -57,8 +57,17 @@ class ErrorOutput(serializers.Serializer):
     error = serializers.CharField()
 
 
+class LoginUserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    mobile_number = serializers.CharField(help_text="E.164")
+
+
+class LoginSessionOutput(serializers.Serializer):
+    id = serializers.CharField()
+
+
 class LoginOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
-    user = serializers.DictField()
-    session = serializers.DictField()
+    user = LoginUserOutput()
+    session = LoginSessionOutput()
