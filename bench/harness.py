@@ -260,6 +260,7 @@ class ServerGroup:
     app: str = "config.asgi:application"
     env: dict[str, str] = field(default_factory=dict)
     worker: bool = True
+    health: str = ""  # path answered once the process is ready (default: /healthz, or / for the bare app)
     ports: list[int] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list)
     _worker: subprocess.Popen | None = None
@@ -275,7 +276,7 @@ class ServerGroup:
 
     @property
     def label(self) -> str:
-        app = "bare" if "bare_app" in self.app else "hotline"
+        app = "bare" if "bare_app" in self.app else "hotline" if self.app.startswith("config.") else self.app
         return f"{self.server}/{app}"
 
     def _env(self) -> dict[str, str]:
@@ -311,7 +312,7 @@ class ServerGroup:
             self._worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
                                             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        health = "/healthz" if "bare_app" not in self.app else "/"
+        health = self.health or ("/healthz" if "bare_app" not in self.app else "/")
         for proc, url in zip(self._procs, self.urls):
             while True:
                 if proc.poll() is not None:
