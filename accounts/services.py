@@ -194,7 +194,7 @@ def session_refresh(*, refresh: str) -> RefreshResult:
         if claimed:
             _blacklist_jtis([record.pk])
             access, new_refresh = tokens_for_session(session)
-            LoginSession.objects.filter(pk=session.pk).update(last_seen_at=now)
+            session_touch(session_id=session.pk)
     if not claimed:
         session_revoke(session=session, reason=Reason.REFRESH_REUSE)
         logger.warning("refresh token reuse: session %s of user %s revoked", session.id, session.user_id)
