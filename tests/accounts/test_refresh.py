@@ -150,3 +150,27 @@ def test_flushexpiredsessions_deletes_only_what_can_no_longer_matter(user_factor
     assert not SessionRefreshToken.objects.filter(pk=expired_jti).exists()
     assert not OutstandingToken.objects.filter(jti=expired_jti).exists()
     assert SessionRefreshToken.objects.filter(session=revoked_recently.session).exists()
+
+
+def test_concurrent_refreshes_with_one_token_never_both_rotate(user_factory, login):
+    """Requests racing with the same refresh token: one atomic claim, so exactly one rotation;
+    the loser counts as reuse and ends the session (clients must not refresh concurrently)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    result = login(user_factory())
+
+    def attempt(_):
+        try:
+            return refresh(result.refresh).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(attempt, range(4)))
+
+    assert sorted(codes) == [200, 401, 401, 401], codes
+    session = LoginSession.objects.get(pk=result.session.pk)
+    assert session.revoke_reason == "refresh_reuse"
+    assert SessionRefreshToken.objects.filter(session=session).count() == 2  # the login's and one rotation's
