@@ -166,6 +166,10 @@ def test_otp_flow_sends_the_code_through_any_provider(name, sms_settings, fake_p
     # No log line other than the console provider's carries the code.
     leaks = [r for r in caplog.records if "734019" in r.getMessage() and not getattr(r, "sms_console", False)]
     assert leaks == []
+    # Nor any credential (Kavenegar's API key is part of its URL).
+    if name in FAKES:
+        secrets = [v for k, v in FAKES[name].config.items() if k in {"API_KEY", "PASSWORD", "TOKEN", "AUTH_TOKEN"}]
+        assert not [r for r in caplog.records if any(s in r.getMessage() for s in secrets)]
 
 
 def test_admin_retry_requeues_a_failed_message(sms_settings, task_queue):
