@@ -206,6 +206,10 @@ class Heartbeat:
 
     def discard(self, channel: str) -> None:
         self.sockets.pop(channel, None)
+        if not self.sockets and self.task is not None:
+            # Nothing left to refresh; a process with sockets sweeps for everyone.
+            self.task.cancel()
+            self.task = None
 
     async def beat(self) -> None:
         ttl = settings.CHAT_PRESENCE_TTL_SECONDS
