@@ -116,7 +116,7 @@ class SessionBoundConsumerMixin:
             await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
             return False
         self._stop_session_watch()
-        self._session_watch = asyncio.ensure_future(self._watch_session())
+        self._session_watch = asyncio.ensure_future(self._watch_session(asyncio.current_task()))
         return True
 
     async def unbind_session(self) -> None:
@@ -138,13 +138,15 @@ class SessionBoundConsumerMixin:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _watch_session(self) -> None:
+    async def _watch_session(self, owner: asyncio.Task | None) -> None:
         interval = settings.SESSION_SOCKET_RECHECK_SECONDS
         # Spread the first check so sockets opened together do not re-check together.
         delay = interval * random.uniform(0.5, 1.0)
         while True:
             await asyncio.sleep(delay)
             delay = interval
+            if owner is not None and owner.done():
+                return  # the consumer ended without a disconnect (cancelled by the server)
             try:
                 active = await database_sync_to_async(selectors.session_is_active)(self.session_id)
             except Exception:  # a cache/database hiccup: try again next round rather than kill the socket
