@@ -94,3 +94,122 @@ def test_live_confirmation_end_to_end_without_polling(page_server, new_context):
     assert not [url for url in requests if "/proxy/auth/result" in url], "the page must not poll"
     assert len([url for url in requests if "/proxy/auth/code" in url]) == 1
     assert len([url for url in requests if "/proxy/auth/complete" in url]) == 1
+
+
+def message_texts(page) -> list[str]:
+    return page.locator("#messages .msg .text").all_inner_texts()
+
+
+def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server, new_context, user_factory, login):
+    server = page_server()
+    alice, bob = user_factory("+989121110003"), user_factory("+989121110004")
+    alice_context, bob_context = new_context(), new_context()
+    log_in_context(alice_context, server, login(alice))
+    log_in_context(bob_context, server, login(bob))
+    alice_page, bob_page = alice_context.new_page(), bob_context.new_page()
+
+    # Alice starts a direct chat by phone number and writes; her message goes pending -> sent.
+    alice_page.goto(f"{server.url}/chat/")
+    wait_connected(alice_page)
+    alice_page.get_by_label("Start a chat by phone number").fill(str(bob.mobile_number))
+    alice_page.get_by_role("button", name="Start").click()
+    alice_page.locator("#room-title", has_text=str(bob.mobile_number)).wait_for()
+    alice_page.get_by_label("Message").fill("Hello Bob")
+    alice_page.keyboard.press("Enter")
+    alice_page.locator(".msg.mine .status[data-status='sent']").wait_for()
+
+    # Bob sees the chat with one unread message and Alice online.
+    bob_page.goto(f"{server.url}/chat/")
+    wait_connected(bob_page)
+    room = bob_page.locator(".room", has_text=str(alice.mobile_number))
+    room.locator(".badge", has_text="1").wait_for()
+    room.locator(".dot.online").wait_for()
+    shoot(bob_page, "chat-rooms")
+
+    # Bob opens it: he reads, and Alice's message turns "Read" on her screen.
+    room.click()
+    bob_page.locator(".msg.theirs .text", has_text="Hello Bob").wait_for()
+    alice_page.locator(".msg.mine .status[data-status='read']").wait_for()
+    assert room.locator(".badge").count() == 0
+
+    # Bob types: Alice sees it; he sends: Alice gets the message live.
+    bob_page.get_by_label("Message").type("Hi Alice")
+    alice_page.locator("#typing", has_text=f"{bob.mobile_number} is typing").wait_for()
+    bob_page.keyboard.press("Enter")
+    alice_page.locator(".msg.theirs .text", has_text="Hi Alice").wait_for()
+    alice_page.locator("#typing:empty").wait_for()
+    shoot(alice_page, "chat")
+
+    # Bob goes offline. Alice keeps writing; Bob writes too (pending while offline).
+    bob_context.set_offline(True)
+    bob_page.locator("#connection[data-state='reconnecting']", has_text="Reconnecting").wait_for()
+    for text in ("one", "two", "three"):
+        alice_page.get_by_label("Message").fill(text)
+        alice_page.keyboard.press("Enter")
+    alice_page.locator(".msg.mine").nth(3).locator(".status[data-status='sent']").wait_for()
+    bob_page.get_by_label("Message").fill("sent while offline")
+    bob_page.keyboard.press("Enter")
+    bob_page.locator(".msg.mine .status[data-status='pending']").wait_for()
+    assert "one" not in message_texts(bob_page)
+    shoot(bob_page, "chat-reconnecting")
+
+    # Back online: Bob catches up from the last message he saw (nothing missing, nothing twice)
+    # and his pending message is sent exactly once.
+    bob_context.set_offline(False)
+    wait_connected(bob_page)
+    expected = ["Hello Bob", "Hi Alice", "one", "two", "three", "sent while offline"]
+    bob_page.wait_for_function(
+        "n => document.querySelectorAll('#messages .msg').length >= n && "
+        "!document.querySelector('#messages .status[data-status=pending]')",
+        arg=len(expected),
+    )
+    alice_page.locator(".msg.theirs .text", has_text="sent while offline").wait_for()
+    bob_page.wait_for_timeout(300)  # any late duplicate would land now
+    assert message_texts(bob_page) == expected
+    assert message_texts(alice_page) == expected
+    # Bob's catch-up counts as read: Alice's last message shows "Read".
+    alice_page.locator(".msg.mine").nth(3).locator(".status[data-status='read']").wait_for()
+
+
+def test_revoking_a_session_logs_the_other_browser_out_within_a_second(page_server, new_context, user_factory, login):
+    server = page_server()
+    user = user_factory("+989121110005")
+    on_chat, on_sessions = login(user), login(user)
+    elsewhere = login(user, user_agent="Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36")
+    chat_context, sessions_context = new_context(), new_context()
+    log_in_context(chat_context, server, on_chat)
+    log_in_context(sessions_context, server, on_sessions)
+    chat_page, sessions_page = chat_context.new_page(), sessions_context.new_page()
+    chat_page.goto(f"{server.url}/chat/")
+    wait_connected(chat_page)
+
+    sessions_page.goto(f"{server.url}/account/sessions/")
+    wait_connected(sessions_page)
+    cards = sessions_page.locator(".session")
+    cards.nth(2).wait_for()
+    assert cards.count() == 3
+    current = sessions_page.locator(".session.current")
+    assert current.count() == 1 and current.get_attribute("data-session") == on_sessions.session.id
+    shoot(sessions_page, "sessions")
+
+    # Log out the chat page's session from the sessions page: the chat page leaves at once.
+    target = sessions_page.locator(f".session[data-session='{on_chat.session.id}']")
+    started = time.monotonic()
+    target.get_by_role("button", name="Log out this session").click()
+    chat_page.wait_for_url("**/login/**", timeout=2000)
+    took = time.monotonic() - started
+    assert took < 1.0, f"the revoked page left after {took:.2f}s"
+    assert "next=%2Fchat%2F" in chat_page.url
+    target.wait_for(state="detached")
+
+    # "Log out all other sessions" ends the rest; this page stays logged in.
+    sessions_page.get_by_role("button", name="Log out all other sessions").click()
+    sessions_page.locator("#sessions-status", has_text="1 other session logged out").wait_for()
+    assert cards.count() == 1 and sessions_page.locator(".session.current").count() == 1
+    elsewhere.session.refresh_from_db()
+    assert elsewhere.session.revoked_at is not None
+    assert "/account/sessions/" in sessions_page.url
+
+    # And the chat page's browser cannot come back with its old cookie.
+    chat_page.goto(f"{server.url}/chat/")
+    chat_page.wait_for_url("**/login/**")

@@ -559,7 +559,7 @@ function wireComposer() {
 
 async function main() {
   const claims = await requireLogin();
-  state.me = claims.user_id;
+  state.me = Number(claims.user_id); // the claim may be a string; ids in the API are numbers
   socket = new LiveSocket({ onOpen: onSocketOpen, onFrame, onState: showConnection });
   $("new-chat-form").addEventListener("submit", startChat);
   $("back-to-rooms").addEventListener("click", closeRoom);
