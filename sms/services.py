@@ -168,7 +168,8 @@ def _record(message: Message, provider_name: str, result: SendResult, chain: lis
     message.provider = provider_name
     if result.outcome == Outcome.SENT:
         logger.info("SMS %s to %s sent by %s (%s)", message.pk, mask_phone(message.to), provider_name, result.message_id)
-        return _finish(message, status=Message.Status.SENT, provider_message_id=result.message_id[:128], sent_at=now)
+        return _finish(message, status=Message.Status.SENT, provider_message_id=result.message_id[:128], sent_at=now,
+                       error_code="")
 
     error = f"{provider_name}: {result.code}: {result.detail}".strip(": ")
     logger.warning("SMS %s to %s: %s failure from %s: %s %s", message.pk, mask_phone(message.to),
