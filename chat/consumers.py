@@ -48,7 +48,6 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         # room id -> the last id this socket was caught up to when it subscribed; live events with
         # an id at or below it were already replayed (or predate the subscription) and are dropped.
         self.subscriptions: dict[int, int] = {}
-        self.member_of: set[int] = set()  # rooms this socket has seen the user be a member of
         self.present = False
         self.closed = False
         # Everything is decided before the handshake completes, so a client that sees the socket open
@@ -137,11 +136,12 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await self._error(exc, ref)
 
     async def _check_member(self, room: int) -> None:
-        if room in self.member_of:
+        # A subscription is the membership cache: subscribed sockets are in the room's group and so
+        # hear `member_removed` at once. Other rooms are checked in the database each time.
+        if room in self.subscriptions:
             return
         if not await database_sync_to_async(selectors.is_member)(user_id=self.user.pk, room_id=room):
             raise errors.not_found()
-        self.member_of.add(room)
 
     async def on_subscribe(self, frame: dict) -> None:
         room = _room_id(frame)
@@ -189,7 +189,6 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         message, _created = await database_sync_to_async(services.message_send)(
             user=self.user, room_id=room, text=text, client_id=client_id
         )
-        self.member_of.add(room)
         await self._send({"type": "message.ack", "client_id": client_id, "message": message})
 
     async def on_typing(self, frame: dict) -> None:
@@ -255,7 +254,6 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         room = event["room"]
         if event["user"] != self.user.pk:
             return
-        self.member_of.discard(room)
         if self.subscriptions.pop(room, None) is not None:
             await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
             await self._send({"type": "unsubscribed", "room": room, "reason": "removed"})

@@ -208,6 +208,10 @@ async def test_unsubscribe_and_removed_member_stop_getting_the_room(chat_socket,
     assert await b.silent(0.3)
     await b.send({"type": "message.send", "room": room.pk, "text": "x", "client_id": "u3"})
     assert (await b.recv())["code"] == "not_found"
+    await b.send({"type": "typing", "room": room.pk})
+    assert (await b.recv())["code"] == "not_found"
+    await b.send({"type": "subscribe", "room": room.pk})
+    assert (await b.recv())["code"] == "not_found"
 
 
 async def test_revoked_session_closes_4401(chat_socket, trio, login):
