@@ -3,6 +3,7 @@ service or selector and replies; ChatError becomes its HTTP status with `detail`
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 from core.errors import RateLimited
 
 from . import selectors, services
+from . import serializers as shapes
 from .errors import ChatError, invalid
 
 
@@ -43,9 +45,15 @@ class ChatAPIView(APIView):
 
 
 class RoomListView(ChatAPIView):
+    @extend_schema(responses=shapes.RoomSerializer(many=True), summary="My rooms, most recent activity first")
     def get(self, request):
         return Response(selectors.rooms_for_user(user=request.user))
 
+    @extend_schema(
+        request=shapes.RoomCreateSerializer,
+        responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
+        summary="Open the direct room of a pair (201 new, 200 existing) or create a group",
+    )
     def post(self, request):
         data = _body(request)
         kind = data.get("kind")
@@ -63,6 +71,11 @@ class RoomListView(ChatAPIView):
 
 
 class RoomMembersView(ChatAPIView):
+    @extend_schema(
+        request=shapes.MemberAddSerializer,
+        responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, 403: shapes.ChatErrorSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
+        summary="The owner adds a member",
+    )
     def post(self, request, room_id: int):
         data = _body(request)
         room, added = services.room_member_add(
@@ -73,12 +86,22 @@ class RoomMembersView(ChatAPIView):
 
 
 class RoomMemberView(ChatAPIView):
+    @extend_schema(responses={204: None, 403: shapes.ChatErrorSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}}, summary="Remove a member (owner) or leave")
     def delete(self, request, room_id: int, user_id: int):
         services.room_member_remove(actor=request.user, room_id=room_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RoomMessagesView(ChatAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, description="the messages just before this id"),
+            OpenApiParameter("after", int, description="the messages just after this id"),
+            OpenApiParameter("limit", int, description="default 50, max 200"),
+        ],
+        responses={200: shapes.MessageSerializer(many=True), **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
+        summary="History, ascending by id",
+    )
     def get(self, request, room_id: int):
         before = _int_param(request, "before", minimum=1)
         after = _int_param(request, "after", minimum=0)
@@ -90,6 +113,11 @@ class RoomMessagesView(ChatAPIView):
             selectors.messages_page(user=request.user, room_id=room_id, before=before, after=after, limit=limit)
         )
 
+    @extend_schema(
+        request=shapes.MessageCreateSerializer,
+        responses={201: shapes.MessageSerializer, 200: shapes.MessageSerializer, 429: None, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
+        summary="Send a message (delivered live like a socket message); a retry of a client_id returns 200",
+    )
     def post(self, request, room_id: int):
         data = _body(request)
         message, created = services.message_send(
