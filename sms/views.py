@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -33,7 +34,7 @@ class MessageSendView(APIView):
             template_id=data.validated_data.get("template_id") or None,
             requested_by=request.user,
         )
-        status_url = request.build_absolute_uri(f"/api/message/{message.pk}/")
+        status_url = request.build_absolute_uri(reverse("sms-message-status", args=[message.pk]))
         return Response(
             {"id": message.pk, "status": message.status, "status_url": status_url},
             status=status.HTTP_202_ACCEPTED,
