@@ -1,0 +1,120 @@
+"""The per-process watcher of logins someone is asking about.
+
+Each web process lazily gets one `Poller` on its event loop. It keeps one small asyncio task per
+login that a client asks about *on this process*: a socket open here, or a start or result request
+here within AUTH4APP_IDLE_SECONDS. Each task steps `services.auth_login_poll` about once per interval;
+only the holder of the login's Redis lease calls upstream, so however many processes watch a login,
+upstream hears one `code/result` per interval. When the login ends, the task hands the terminal
+frame to this process's sockets directly (in case the channel-layer publish was lost) and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+import weakref
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from core import clock
+
+from . import services
+from .store import get_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Watch:
+    asked_until: float = 0.0
+    listeners: set = field(default_factory=set)
+    task: asyncio.Task | None = None
+
+    def wanted(self) -> bool:
+        return bool(self.listeners) or clock.timestamp() < self.asked_until
+
+
+class Poller:
+    """Watches logins for one event loop. Use `get_poller()`."""
+
+    def __init__(self) -> None:
+        # Readable in Redis (the lease value) so operators and tests can see who polls a login.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.watches: dict[str, _Watch] = {}
+
+    def ask(self, code_id: str) -> None:
+        """Someone asked about `code_id` here: keep it watched for AUTH4APP_IDLE_SECONDS more."""
+        watch = self._ensure(code_id)
+        watch.asked_until = max(watch.asked_until, clock.timestamp() + settings.AUTH4APP_IDLE_SECONDS)
+
+    def attach(self, code_id: str, listener) -> None:
+        """A socket here waits for `code_id`; `await listener.deliver(frame)` gets the terminal frame."""
+        self._ensure(code_id).listeners.add(listener)
+
+    def detach(self, code_id: str, listener) -> None:
+        watch = self.watches.get(code_id)
+        if watch is not None and listener in watch.listeners:
+            watch.listeners.discard(listener)
+            # A closed socket counts as a last question.
+            watch.asked_until = max(watch.asked_until, clock.timestamp() + settings.AUTH4APP_IDLE_SECONDS)
+
+    def _ensure(self, code_id: str) -> _Watch:
+        watch = self.watches.get(code_id)
+        if watch is None or watch.task is None or watch.task.done():
+            watch = _Watch()
+            self.watches[code_id] = watch
+            watch.task = asyncio.get_running_loop().create_task(self._run(code_id, watch), name=f"auth4app:{code_id}")
+        return watch
+
+    async def _run(self, code_id: str, watch: _Watch) -> None:
+        frame = None
+        try:
+            while watch.wanted():
+                try:
+                    outcome = await services.auth_login_poll(code_id=code_id, owner=self.owner)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # Redis hiccup: keep watching, the state is still there
+                    logger.exception("auth4app watch of %s failed a step", code_id)
+                    outcome = services.PollOutcome(settings.AUTH4APP_POLL_INTERVAL)
+                if outcome.delay is None:
+                    frame = outcome.frame
+                    break
+                await asyncio.sleep(outcome.delay)
+        finally:
+            if self.watches.get(code_id) is watch:
+                del self.watches[code_id]
+            try:
+                await get_store().release(code_id, self.owner)
+            except Exception:  # the lease expires by itself
+                pass
+        if frame is not None:
+            for listener in list(watch.listeners):
+                try:
+                    await listener.deliver(frame)
+                except Exception:
+                    logger.exception("auth4app: delivering to a socket failed")
+
+    async def aclose(self) -> None:
+        """Stop every watch (tests, shutdown)."""
+        tasks = [w.task for w in self.watches.values() if w.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.watches.clear()
+
+
+_pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_poller() -> Poller:
+    """The poller of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    poller = _pollers.get(loop)
+    if poller is None:
+        poller = _pollers[loop] = Poller()
+    return poller

@@ -1,0 +1,111 @@
+"""`/proxy/auth/code`, `/proxy/auth/result`, `/proxy/auth/complete` (seed 000's paths and fields).
+
+Async views (the upstream call is an async httpx request), form or JSON bodies. They are APIs for
+scripts as well as the login page, so CSRF tokens are not required: what protects a login is its
+binding to the client that started it, an HttpOnly SameSite=Lax cookie (never sent on cross-site
+POSTs) or the `login_token` returned to that client.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from core.errors import RateLimited
+from core.net import client_ip
+
+from . import services
+from .errors import LoginError
+
+
+class _BadBody(Exception):
+    pass
+
+
+def _body(request) -> dict:
+    if "json" in (request.content_type or ""):
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise _BadBody("The body is not valid JSON.") from exc
+        if not isinstance(data, dict):
+            raise _BadBody("The body must be a JSON object.")
+        return data
+    return {key: request.POST.get(key) for key in request.POST}
+
+
+def _api(view):
+    """Parse the body, run the view, turn refusals into JSON replies (never a 500 for bad input)."""
+
+    @csrf_exempt
+    @require_POST
+    @functools.wraps(view)
+    async def wrapper(request):
+        try:
+            return await view(request, _body(request))
+        except _BadBody as exc:
+            return JsonResponse({"error": str(exc), "detail": str(exc), "code": "invalid"}, status=400)
+        except LoginError as exc:
+            return JsonResponse(exc.as_body(), status=exc.status)
+        except RateLimited as exc:
+            detail = str(exc.detail)
+            response = JsonResponse({"error": detail, "detail": detail, "retry_after": exc.retry_after}, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+
+    return wrapper
+
+
+def _string(data: dict, name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None
+
+
+@_api
+async def code(request, data):
+    """Start a login: upstream's code, code_id, links and qrLink, plus expires_in, ws_url, login_token."""
+    started = await services.auth_login_start(
+        phone=data.get("phone"),
+        ip=client_ip(request),
+        browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
+    )
+    response = JsonResponse(started.payload)
+    response.set_cookie(
+        services.BROWSER_COOKIE,
+        started.browser_key,
+        max_age=settings.AUTH4APP_CODE_TTL + services.CONFIRMED_GRACE_SECONDS,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+        path="/",
+    )
+    return response
+
+
+@_api
+async def result(request, data):
+    """The login's status from the server's own state: `{"auth": bool, "status": ...}`."""
+    payload = await services.auth_login_result(
+        code_id=data.get("code_id"),
+        login_token=_string(data, "login_token"),
+        browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
+    )
+    return JsonResponse(payload)
+
+
+@_api
+async def complete(request, data):
+    """Log in with a confirmed login (once): `{token, access, refresh, user, session}`."""
+    payload = await services.auth_login_complete(
+        code_id=data.get("code_id"),
+        login_token=_string(data, "login_token"),
+        browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+    return JsonResponse(payload)
