@@ -72,7 +72,13 @@ def test_live_confirmation_end_to_end_without_polling(page_server, new_context):
         assert page.evaluate("document.activeElement.id") == "tab-messenger"
         assert page.locator("#tab-messenger").get_attribute("aria-selected") == "true"
 
+        # Upstream down: said plainly, and the form stays usable.
         page.locator("#msg-phone").fill(number)
+        simulator.core.storage.set_setting("mode", "error")
+        page.get_by_role("button", name="Get a code").click()
+        page.locator("#msg-phone-error", has_text="not answering").wait_for()
+        simulator.core.storage.set_setting("mode", "ok")
+
         page.get_by_role("button", name="Get a code").click()
         page.locator("#msg-code").wait_for()
         [pending] = simulator.core.pending()
@@ -92,7 +98,7 @@ def test_live_confirmation_end_to_end_without_polling(page_server, new_context):
     assert took < 3, f"the page took {took:.2f}s to log in after the confirmation"
     assert [url for url in sockets if "/ws/auth/" in url], "the page must wait on the WebSocket"
     assert not [url for url in requests if "/proxy/auth/result" in url], "the page must not poll"
-    assert len([url for url in requests if "/proxy/auth/code" in url]) == 1
+    assert len([url for url in requests if "/proxy/auth/code" in url]) == 2  # the failed one, then this one
     assert len([url for url in requests if "/proxy/auth/complete" in url]) == 1
 
 
