@@ -134,3 +134,23 @@ async def test_session_watch_stops_with_the_socket(logged_in, settings):
     await socket.disconnect()
     await asyncio.sleep(0.05)
     assert all(t.done() for t in watchers)
+
+
+async def test_access_token_in_the_query_works_until_its_session_is_revoked(logged_in):
+    """Clients written for django-chelseru put the access token in the URL; it obeys the session too."""
+    result = await logged_in()
+    live = WebsocketCommunicator(application, f"/ws/test/?token={result.access}")
+    try:
+        assert (await live.connect())[0]
+        await live.send_to(text_data="ping")
+        assert await live.receive_from() == "ping"
+        await database_sync_to_async(services.session_revoke)(session=result.session)
+        await assert_closed_with(live, 4401)
+    finally:
+        await live.disconnect()
+    again = WebsocketCommunicator(application, f"/ws/test/?token={result.access}")
+    try:
+        assert (await again.connect())[0]
+        await assert_closed_with(again, 4401)
+    finally:
+        await again.disconnect()
