@@ -77,7 +77,10 @@ def _core(request) -> SimulatorCore:
 def upstream(request, endpoint: str):
     """`code/get` and `code/result`, exactly as auth4app answers them."""
     core = _core(request)
-    params = parse_params(request.META.get("QUERY_STRING", ""), request.content_type or "", request.body)
+    if "json" in (request.content_type or ""):
+        params = parse_params(request.META.get("QUERY_STRING", ""), request.content_type, request.body)
+    else:  # query and form (urlencoded or multipart), as Django parsed them
+        params = {**request.GET.dict(), **request.POST.dict()}
     reply = core.handle(request.method, endpoint, params)
     if reply.delay:
         time.sleep(min(reply.delay, 5.0))

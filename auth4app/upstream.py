@@ -49,9 +49,7 @@ def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        timeout = settings.AUTH4APP_HTTP_TIMEOUT_SECONDS
         client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"User-Agent": "hotline-auth4app"},
         )
@@ -62,7 +60,12 @@ def _client() -> httpx.AsyncClient:
 async def _call(endpoint: str, params: dict) -> dict:
     url = f"{settings.AUTH4APP_API_URL}/{endpoint}"
     try:
-        response = await _client().post(url, json={"api_key": settings.AUTH4APP_API_KEY, **params})
+        timeout = settings.AUTH4APP_HTTP_TIMEOUT_SECONDS
+        response = await _client().post(
+            url,
+            json={"api_key": settings.AUTH4APP_API_KEY, **params},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        )
     except httpx.HTTPError as exc:
         raise UpstreamError(f"{endpoint}: {type(exc).__name__}") from exc
     if response.status_code >= 300:
