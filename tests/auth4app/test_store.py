@@ -1,0 +1,49 @@
+"""The store's compare-and-set and leases, for Redis (several processes) and the embedded dict."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.conf import settings
+
+from auth4app.store import MemoryLoginStore, RedisLoginStore, LoginState
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store(request, requires_redis):
+    if request.param == "redis":
+        return RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+    return MemoryLoginStore()
+
+
+def _state(code_id: str = "abc123") -> LoginState:
+    return LoginState(code_id=code_id, status="pending", phone_requested="+79991234567", token_hash="t" * 64,
+                      browser_hash="b" * 64, created_at=1000.0, expires_at=1300.0, polled_at=1000.0)
+
+
+async def test_transition_is_a_compare_and_set(store):
+    await store.create(_state())
+    assert (await store.get("abc123")).status == "pending"
+    results = await asyncio.gather(*(store.transition("abc123", ("pending",), {"status": s}) for s in ("confirmed", "expired")))
+    assert sorted(results) == [False, True]
+    winner = (await store.get("abc123")).status
+    assert winner == ("confirmed" if results[0] else "expired")
+    assert await store.transition("abc123", (winner,), {"polled_at": 1001.5, "failures": 2})
+    state = await store.get("abc123")
+    assert state.polled_at == 1001.5 and state.failures == 2 and state.phone_requested == "+79991234567"
+    assert not await store.transition("missing", ("pending",), {"status": "confirmed"})
+    assert await store.get("missing") is None
+
+
+async def test_lease_has_one_holder_until_it_expires_or_is_released(store):
+    assert await store.lease("abc123", "one", 200)
+    assert await store.lease("abc123", "one", 200)  # renewal
+    assert not await store.lease("abc123", "two", 200)
+    assert await store.lease_holder("abc123") == "one"
+    await store.release("abc123", "two")  # not the holder: no effect
+    assert await store.lease_holder("abc123") == "one"
+    await asyncio.sleep(0.25)
+    assert await store.lease("abc123", "two", 200)  # expired: taken over
+    await store.release("abc123", "two")
+    assert await store.lease_holder("abc123") is None
