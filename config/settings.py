@@ -326,18 +326,23 @@ SMS_PROVIDERS = {
 # --- Live phone confirmation (auth4app) ---------------------------------------
 
 AUTH4APP_API_KEY = env_str("AUTH4APP_API_KEY")
-# With no key the embedded simulator (accounts/auth4app simulator views) answers, but only with DEBUG on.
+# With no key the local simulator (auth4app/simulator_views.py at /dev/auth4app/) answers, but only
+# with DEBUG on: with DEBUG off it is neither mounted nor willing to answer.
 AUTH4APP_SIMULATOR = DEBUG and not AUTH4APP_API_KEY
 AUTH4APP_API_URL = env_str(
     "AUTH4APP_API_URL",
     f"http://127.0.0.1:{PORT}/dev/auth4app" if AUTH4APP_SIMULATOR else "https://api.auth4app.com",
 ).rstrip("/")
 AUTH4APP_POLL_INTERVAL = env_float("AUTH4APP_POLL_INTERVAL", 1.0)
+if not 0.05 <= AUTH4APP_POLL_INTERVAL <= 60:
+    raise SystemExit(f"hotline: AUTH4APP_POLL_INTERVAL={AUTH4APP_POLL_INTERVAL} must be between 0.05 and 60 seconds")
 AUTH4APP_CODE_TTL = env_int("AUTH4APP_CODE_TTL", 300, minimum=10)
 AUTH4APP_HTTP_TIMEOUT_SECONDS = env_float("AUTH4APP_HTTP_TIMEOUT_SECONDS", 5.0)
 AUTH4APP_CODES_PER_IP_PER_HOUR = env_int("AUTH4APP_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 AUTH4APP_CODES_PER_NUMBER_PER_HOUR = env_int("AUTH4APP_CODES_PER_NUMBER_PER_HOUR", 5, minimum=1)
+# A login nobody asked about (no open socket, no start or result request) for this long is no longer polled.
 AUTH4APP_IDLE_SECONDS = 30
+# A login whose upstream polls keep failing for this long ends with status "error".
 AUTH4APP_ERROR_GIVE_UP_SECONDS = 30
 
 # --- Chat (chat app) -----------------------------------------------------------
