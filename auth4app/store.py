@@ -130,7 +130,9 @@ class RedisLoginStore:
         loop = asyncio.get_running_loop()
         bundle = self._clients.get(loop)
         if bundle is None:
-            client = aioredis.Redis.from_url(self.url, max_connections=500, socket_timeout=5)
+            # A blocking pool: a burst of logins waits for a free connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=200, timeout=10, socket_timeout=5)
+            client = aioredis.Redis(connection_pool=pool)
             bundle = (
                 client,
                 client.register_script(_TRANSITION_LUA),
