@@ -7,6 +7,7 @@ hears it once. See docs/auth4app.md.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -138,8 +139,7 @@ async def _finish(state: LoginState, status: str, **fields) -> dict:
     """Move a pending login to a terminal status; the winner of the compare-and-set publishes."""
     store = get_store()
     if await store.transition(state.code_id, (PENDING,), {"status": status, **fields}):
-        current = await store.get(state.code_id)
-        frame = status_frame(current) if current else {"type": "auth.status", "status": status}
+        frame = status_frame(dataclasses.replace(state, status=status, **fields))
         await _publish(state.code_id, frame)
         logger.info("auth4app login %s %s", state.code_id, status)
         return frame

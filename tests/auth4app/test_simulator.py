@@ -14,7 +14,7 @@ from django.http import Http404
 from django.test import RequestFactory
 
 from auth4app import simulator_views
-from auth4app.simulator import SimulatorCore, SimulatorServer
+from auth4app.simulator import SimulatorCore
 from tests.servers import ROOT
 
 from .conftest import API_KEY
