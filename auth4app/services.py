@@ -194,9 +194,10 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
     now = clock.timestamp()
     if now >= state.expires_at:
         return PollOutcome(None, await _finish(state, EXPIRED))
-    # The lease outlives two intervals: if its holder dies, another process takes over after that.
-    if not await store.lease(code_id, owner, int(interval * 2000)):
-        return PollOutcome(interval)
+    # The lease outlives two intervals: if its holder dies, another process takes over as it lapses.
+    held_by_other_for = await store.lease(code_id, owner, int(interval * 2000))
+    if held_by_other_for is not None:
+        return PollOutcome(min(interval, held_by_other_for + 0.005))
     due = max(state.polled_at + interval, state.retry_at)
     if now < due:
         return PollOutcome(min(due - now, interval))

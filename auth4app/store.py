@@ -96,12 +96,13 @@ end
 return 0
 """
 
-# KEYS[1] = lease; ARGV = owner, milliseconds. Take a free lease or renew our own.
+# KEYS[1] = lease; ARGV = owner, milliseconds. Take a free lease or renew our own (-> -1), or
+# say how many milliseconds the other holder's lease has left (-> >= 0).
 _LEASE_LUA = """
 local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return -1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return -1 end
+return math.max(redis.call('PTTL', KEYS[1]), 0)
 """
 
 _RELEASE_LUA = """
@@ -161,8 +162,10 @@ class RedisLoginStore:
             args += [key, value]
         return bool(await script(keys=[self.state_key(code_id)], args=args))
 
-    async def lease(self, code_id: str, owner: str, milliseconds: int) -> bool:
-        return bool(await self._client()[2](keys=[self.lease_key(code_id)], args=[owner, int(milliseconds)]))
+    async def lease(self, code_id: str, owner: str, milliseconds: int) -> float | None:
+        """Take or renew the polling lease: None when `owner` holds it, else seconds until it lapses."""
+        left = int(await self._client()[2](keys=[self.lease_key(code_id)], args=[owner, int(milliseconds)]))
+        return None if left < 0 else left / 1000
 
     async def release(self, code_id: str, owner: str) -> None:
         await self._client()[3](keys=[self.lease_key(code_id)], args=[owner])
@@ -219,13 +222,13 @@ class MemoryLoginStore:
         entry.data.update(_encode(fields))
         return True
 
-    async def lease(self, code_id: str, owner: str, milliseconds: int) -> bool:
+    async def lease(self, code_id: str, owner: str, milliseconds: int) -> float | None:
         now = time.monotonic()
         holder = self.leases.get(code_id)
         if holder is None or holder[0] == owner or holder[1] <= now:
             self.leases[code_id] = (owner, now + milliseconds / 1000)
-            return True
-        return False
+            return None
+        return holder[1] - now
 
     async def release(self, code_id: str, owner: str) -> None:
         if self.leases.get(code_id, (None,))[0] == owner:

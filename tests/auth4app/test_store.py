@@ -37,13 +37,14 @@ async def test_transition_is_a_compare_and_set(store):
 
 
 async def test_lease_has_one_holder_until_it_expires_or_is_released(store):
-    assert await store.lease("abc123", "one", 200)
-    assert await store.lease("abc123", "one", 200)  # renewal
-    assert not await store.lease("abc123", "two", 200)
+    assert await store.lease("abc123", "one", 200) is None
+    assert await store.lease("abc123", "one", 200) is None  # renewal
+    left = await store.lease("abc123", "two", 200)
+    assert 0.1 < left <= 0.2  # held by "one" for that long
     assert await store.lease_holder("abc123") == "one"
     await store.release("abc123", "two")  # not the holder: no effect
     assert await store.lease_holder("abc123") == "one"
     await asyncio.sleep(0.25)
-    assert await store.lease("abc123", "two", 200)  # expired: taken over
+    assert await store.lease("abc123", "two", 200) is None  # lapsed: taken over
     await store.release("abc123", "two")
     assert await store.lease_holder("abc123") is None
