@@ -65,9 +65,6 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     async def auth_status(self, event):
         await self.deliver(event["frame"])
 
-    async def receive_json(self, content, **kwargs):
-        await self.send_json({"type": "error", "code": "unexpected_frame", "detail": "This socket only sends."})
-
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Anything clients send is answered with an error frame, never a crash on bad JSON.
         await self.send_json({"type": "error", "code": "unexpected_frame", "detail": "This socket only sends."})
