@@ -167,7 +167,7 @@ def _confirmed_number(state: LoginState, result: upstream.CodeResult) -> str:
 
 async def _poll_failed(state: LoginState, exc: Exception) -> PollOutcome:
     now = clock.timestamp()
-    failing_since = state.failing_since or state.polled_at or now
+    failing_since = state.failing_since or state.polled_at
     if now - failing_since >= settings.AUTH4APP_ERROR_GIVE_UP_SECONDS:
         logger.warning("auth4app login %s: upstream failing for %ds, giving up (%s)", state.code_id, now - failing_since, exc)
         frame = await _finish(state, ERROR, detail="The confirmation service did not answer. Start again.")
@@ -182,28 +182,23 @@ async def _poll_failed(state: LoginState, exc: Exception) -> PollOutcome:
 
 
 async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
-    """One step of watching a login: read its state and, when this process holds its lease and the
-    interval has passed, ask upstream once. Returns when to step again, or the terminal frame."""
+    """One step of watching a login: when this process holds its lease and the interval has passed,
+    ask upstream once. Returns when to step again, or the terminal frame once the login is over."""
     store = get_store()
     interval = settings.AUTH4APP_POLL_INTERVAL
-    state = await store.get(code_id)
-    if state is None:
-        return PollOutcome(None, {"type": "auth.status", "status": EXPIRED})
-    if state.status != PENDING:
-        return PollOutcome(None, status_frame(state))
-    now = clock.timestamp()
-    if now >= state.expires_at:
+    # One atomic round trip reads the state, takes or renews the lease (it outlives two intervals,
+    # so another process takes over as it lapses if we die) and claims the poll when it is due.
+    step = await store.step(code_id, owner=owner, lease_ms=int(interval * 2000), now=clock.timestamp(), interval=interval)
+    if step.kind in ("held", "wait"):
+        return PollOutcome(min(interval, step.wait + 0.005))
+    if step.kind != "poll":
+        state = await store.get(code_id)
+        if state is None:
+            return PollOutcome(None, {"type": "auth.status", "status": EXPIRED})
+        if state.status != PENDING:
+            return PollOutcome(None, status_frame(state))
         return PollOutcome(None, await _finish(state, EXPIRED))
-    # The lease outlives two intervals: if its holder dies, another process takes over as it lapses.
-    held_by_other_for = await store.lease(code_id, owner, int(interval * 2000))
-    if held_by_other_for is not None:
-        return PollOutcome(min(interval, held_by_other_for + 0.005))
-    due = max(state.polled_at + interval, state.retry_at)
-    if now < due:
-        return PollOutcome(min(due - now, interval))
-    # Recorded before the call, so a process taking over meanwhile does not ask again this interval.
-    if not await store.transition(code_id, (PENDING,), {"polled_at": now}):
-        return PollOutcome(0.0)
+    state = step.state
     try:
         result = await upstream.code_result(code_id=code_id)
     except upstream.UpstreamError as exc:

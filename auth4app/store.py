@@ -80,6 +80,15 @@ def _encode(fields: dict) -> dict[str, str]:
     return {k: (repr(float(v)) if isinstance(v, float) else str(v)) for k, v in fields.items()}
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one watch step found: "gone", "over", "expired", "held", "wait" or "poll"."""
+
+    kind: str
+    wait: float = 0.0  # seconds ("held": until the other lease lapses; "wait": until the poll is due)
+    state: LoginState | None = None  # "poll": the state, with polled_at set to now
+
+
 # --- Redis -------------------------------------------------------------------------------
 
 # KEYS[1] = state hash; ARGV = n, expected statuses (n of them), then field/value pairs.
@@ -103,6 +112,27 @@ local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return -1 end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return -1 end
 return math.max(redis.call('PTTL', KEYS[1]), 0)
+"""
+
+# One watch step in one round trip. KEYS = state, lease; ARGV = owner, lease ms, now, interval.
+# -> {"gone"} | {"over"} (not pending) | {"expired"} | {"held", ms left on another's lease}
+#    | {"wait", seconds until due} | {"poll", field, value, ...} (polled_at already set to now)
+_STEP_LUA = """
+local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'polled_at', 'retry_at')
+if not s[1] then return {'gone'} end
+if s[1] ~= 'pending' then return {'over'} end
+local now = tonumber(ARGV[3])
+if now >= tonumber(s[2]) then return {'expired'} end
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2])
+elseif not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+else return {'held', tostring(math.max(redis.call('PTTL', KEYS[2]), 0))} end
+local due = math.max(tonumber(s[3] or 0) + tonumber(ARGV[4]), tonumber(s[4] or 0))
+if now < due then return {'wait', tostring(due - now)} end
+redis.call('HSET', KEYS[1], 'polled_at', ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+table.insert(all, 1, 'poll')
+return all
 """
 
 _RELEASE_LUA = """
@@ -139,6 +169,7 @@ class RedisLoginStore:
                 client.register_script(_TRANSITION_LUA),
                 client.register_script(_LEASE_LUA),
                 client.register_script(_RELEASE_LUA),
+                client.register_script(_STEP_LUA),
             )
             self._clients[loop] = bundle
         return bundle
@@ -169,6 +200,21 @@ class RedisLoginStore:
 
     async def release(self, code_id: str, owner: str) -> None:
         await self._client()[3](keys=[self.lease_key(code_id)], args=[owner])
+
+    async def step(self, code_id: str, *, owner: str, lease_ms: int, now: float, interval: float) -> "Step":
+        """Read, take or renew the lease and, when a poll is due, claim it — atomically."""
+        reply = await self._client()[4](
+            keys=[self.state_key(code_id), self.lease_key(code_id)], args=[owner, int(lease_ms), repr(now), repr(interval)]
+        )
+        kind = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if kind == "held":
+            return Step(kind, wait=float(reply[1]) / 1000)
+        if kind == "wait":
+            return Step(kind, wait=float(reply[1]))
+        if kind == "poll":
+            raw = dict(zip(reply[1::2], reply[2::2]))
+            return Step(kind, state=LoginState.from_hash(code_id, raw))
+        return Step(kind)
 
     async def lease_holder(self, code_id: str) -> str | None:
         value = await self._client()[0].get(self.lease_key(code_id))
@@ -233,6 +279,24 @@ class MemoryLoginStore:
     async def release(self, code_id: str, owner: str) -> None:
         if self.leases.get(code_id, (None,))[0] == owner:
             self.leases.pop(code_id, None)
+
+    async def step(self, code_id: str, *, owner: str, lease_ms: int, now: float, interval: float) -> Step:
+        entry = self._live(code_id)
+        if entry is None:
+            return Step("gone")
+        data = entry.data
+        if data.get("status") != PENDING:
+            return Step("over")
+        if now >= float(data.get("expires_at") or 0):
+            return Step("expired")
+        left = await self.lease(code_id, owner, lease_ms)
+        if left is not None:
+            return Step("held", wait=left)
+        due = max(float(data.get("polled_at") or 0) + interval, float(data.get("retry_at") or 0))
+        if now < due:
+            return Step("wait", wait=due - now)
+        data["polled_at"] = repr(float(now))
+        return Step("poll", state=LoginState.from_hash(code_id, dict(data)))
 
     async def lease_holder(self, code_id: str) -> str | None:
         holder = self.leases.get(code_id)

@@ -48,3 +48,18 @@ async def test_lease_has_one_holder_until_it_expires_or_is_released(store):
     assert await store.lease("abc123", "two", 200) is None  # lapsed: taken over
     await store.release("abc123", "two")
     assert await store.lease_holder("abc123") is None
+
+
+async def test_step_claims_one_poll_per_interval_for_the_lease_holder(store):
+    await store.create(_state())
+    step = await store.step("abc123", owner="one", lease_ms=2000, now=1000.5, interval=1.0)
+    assert step.kind == "wait" and abs(step.wait - 0.5) < 1e-6  # first poll one interval after the start
+    step = await store.step("abc123", owner="one", lease_ms=2000, now=1001.0, interval=1.0)
+    assert step.kind == "poll" and step.state.polled_at == 1001.0 and step.state.phone_requested == "+79991234567"
+    assert (await store.step("abc123", owner="one", lease_ms=2000, now=1001.2, interval=1.0)).kind == "wait"
+    held = await store.step("abc123", owner="two", lease_ms=2000, now=1005.0, interval=1.0)
+    assert held.kind == "held" and 1.5 < held.wait <= 2.0
+    assert (await store.step("abc123", owner="one", lease_ms=2000, now=1300.0, interval=1.0)).kind == "expired"
+    await store.transition("abc123", ("pending",), {"status": "confirmed"})
+    assert (await store.step("abc123", owner="one", lease_ms=2000, now=1002.0, interval=1.0)).kind == "over"
+    assert (await store.step("nothing", owner="one", lease_ms=2000, now=1002.0, interval=1.0)).kind == "gone"
