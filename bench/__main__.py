@@ -18,6 +18,10 @@ import traceback
 from bench.harness import ClientPool, Report, prepare_backends, raise_fd_limit
 
 SCENARIOS = ("otp", "auth_push", "chat")
+# Seconds each scenario may take in a full run, so that all of them finish in under 10 minutes on a
+# 2-core machine: a configuration that would start past its scenario's budget (judged by the slowest
+# one so far) is skipped and the table says so. Every phase inside is time-bounded as well.
+BUDGET_SECONDS = {"otp": 110, "auth_push": 130, "chat": 300}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -30,6 +34,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--processes", default="1,2", help="server process counts (default: 1,2)")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes (default: 2)")
     parser.add_argument("--name", default="", help="name of the JSON file in bench/results/")
+    parser.add_argument("--no-budget", action="store_true", help="run every configuration, however long")
     args = parser.parse_args(argv)
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
@@ -56,9 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     with ClientPool(args.clients, env=backends.base_env()) as pool:
         for name in args.scenarios:
             module = importlib.import_module(f"bench.{name}")
+            scenario_began, slowest = time.monotonic(), 0.0
+            budget = None if args.quick or args.no_budget else BUDGET_SECONDS[name]
             for server in args.servers:
                 for count in processes:
                     began = time.monotonic()
+                    if budget is not None and began - scenario_began + slowest > budget:
+                        report.add(name, server, count, "skipped", None,
+                                   note=f"time budget of {budget} s for {name} spent; run it alone: "
+                                        f"python -m bench {name} --servers {server} --processes {count}")
+                        continue
                     print(f"bench: {name} on {server} x{count} ...", file=sys.stderr, flush=True)
                     try:
                         module.run(report, backends, server=server, processes=count, quick=args.quick, pool=pool,
@@ -69,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                         traceback.print_exc()
                         report.add(name, server, count, "scenario failed", None, note=f"{type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0][:120] if str(exc) else ''}")
+                    slowest = max(slowest, time.monotonic() - began)
                     print(f"bench: {name} on {server} x{count} took {time.monotonic() - began:.0f} s",
                           file=sys.stderr, flush=True)
             extra = getattr(module, "run_floor", None)

@@ -58,7 +58,9 @@ async def _ensure_redis() -> None:
     if REDIS_URL and _redis is None:
         import redis.asyncio as redis
 
-        _redis = redis.Redis.from_url(REDIS_URL)
+        # redis-py 8 pools stop at 100 connections and then raise (see ../shared/REALTIME.md): one
+        # publish per message in flight needs more under a burst.
+        _redis = redis.Redis.from_url(REDIS_URL, max_connections=2000, socket_timeout=15)
         _listener = asyncio.create_task(_listen())
         await asyncio.sleep(0.05)
 

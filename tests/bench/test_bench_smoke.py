@@ -1,0 +1,101 @@
+"""Keeps the load harness working: `python -m bench --quick` must produce the table and its JSON with
+every scenario's figures, and count nothing lost or duplicated. Timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.harness import Report, latency_summary, percentile
+from bench.otp import codes_from_log
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "otp": ["send requests/s", "send p99", "codes read from the log", "authenticate at 40/s p50",
+            "authenticate at 40/s p99", "authenticate failed"],
+    "auth_push": ["push after the poll that saw it p50", "push after the poll that saw it p99",
+                  "push after upstream confirmation p99", "pushes delivered / expected", "pushes lost",
+                  "pushes duplicated", "upstream code/result calls per login", "seed 3 s polling: delay p50",
+                  "seed 3 s polling: upstream calls per login"],
+    "chat": ["connects/s", "sockets held", "RSS per socket", "1:1 messages/s", "1:1 p50", "1:1 p99",
+             "1:1 lost", "1:1 duplicated", "fan-out 100 p50", "fan-out 100 p99", "fan-out 100 lost",
+             "fan-out 100 duplicated", "fan-out p99 / floor p99"],
+}
+MUST_BE_ZERO = ("lost", "duplicated", "failed", "failures", "pushes lost", "pushes duplicated")
+
+
+def test_percentiles_and_summary():
+    values = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    assert percentile(values, 50) == 0.05
+    assert percentile(values, 99) == 0.099
+    assert percentile([], 50) is None
+    assert latency_summary(values) == {"p50_ms": 50.0, "p99_ms": 99.0, "max_ms": 100.0}
+
+
+def test_codes_are_read_from_the_console_provider_line_only():
+    log = (
+        "2026-01-01 INFO sms.console SMS to +989121234567: Your hotline code is 123456. It expires in 5 min.\n"
+        "[2026-01-01: INFO/ForkPoolWorker-1] SMS to +989120000001: Your hotline code is 654321.\n"
+        "[2026-01-01: INFO/ForkPoolWorker-1] SMS 7 to +98912***0001 sent by console (console-1)\n"
+        "2026-01-01 INFO sms.console SMS to +989121234567: Your hotline code is 000111.\n"
+    )
+    assert codes_from_log(log) == {"+989121234567": "000111", "+989120000001": "654321"}
+
+
+def test_table_has_every_row_and_the_machine():
+    report = Report(quick=True)
+    report.add("otp", "daphne/hotline", 1, "send p99", 12.345, "ms", "< 50 ms")
+    table = report.table()
+    assert f"{report.machine['cores']} cores" in table and "GiB" in table
+    assert "send p99" in table and "12.3" in table
+    data = report.as_json()
+    assert data["machine"]["cores"] >= 1 and data["machine"]["memory_gib"] > 0
+    assert data["rows"][0]["metric"] == "send p99"
+
+
+def _bench_redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return url.rsplit("/", 1)[0] + "/7"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(420)
+def test_quick_run_of_every_scenario_prints_the_table_and_saves_the_json(tmp_path):
+    name = f"smoke-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.setdefault("BENCH_REDIS_URL", _bench_redis_url())
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--servers", "daphne", "--processes", "1", "--name", name],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert "scenario" in done.stdout and "metric" in done.stdout  # the table was printed
+    saved = sorted((ROOT / "bench" / "results").glob(f"*-{name}-quick.json"))
+    assert saved, "no JSON result was saved"
+    try:
+        data = json.loads(saved[-1].read_text())
+    finally:
+        for path in saved:
+            path.unlink()
+    assert data["quick"] is True
+    assert {"cores", "memory_gib", "cpu", "python", "versions"} <= set(data["machine"])
+    rows = data["rows"]
+    assert not [r for r in rows if "failed" in r["metric"] and r["value"] is None], rows
+    for scenario, metrics in EXPECTED.items():
+        have = {r["metric"]: r["value"] for r in rows if r["scenario"] == scenario and r["server"] == "daphne/hotline"}
+        missing = [m for m in metrics if m not in have]
+        assert not missing, f"{scenario} lacks {missing}: {sorted(have)}"
+        for metric, value in have.items():
+            if metric.endswith(MUST_BE_ZERO):
+                assert value == 0, f"{scenario}: {metric} = {value}"
+            if metric.endswith("delivered / expected"):
+                got, expected = value.split("/")
+                assert got == expected, f"{scenario}: {metric} = {value}"
+    floor = {r["metric"] for r in rows if r["scenario"] == "chat" and r["server"] == "daphne/bare"}
+    assert {"connects/s", "RSS per socket", "1:1 p99", "fan-out 100 p99", "1:1 lost"} <= floor
