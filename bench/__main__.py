@@ -63,36 +63,27 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(f"bench.{name}")
             scenario_began, slowest = time.monotonic(), 0.0
             budget = None if args.quick or args.no_budget else BUDGET_SECONDS[name]
-            for server in args.servers:
-                for count in processes:
-                    began = time.monotonic()
-                    if budget is not None and began - scenario_began + slowest > budget:
-                        report.add(name, server, count, "skipped", None,
-                                   note=f"time budget of {budget} s for {name} spent; run it alone: "
-                                        f"python -m bench {name} --servers {server} --processes {count}")
-                        continue
-                    print(f"bench: {name} on {server} x{count} ...", file=sys.stderr, flush=True)
-                    try:
-                        module.run(report, backends, server=server, processes=count, quick=args.quick, pool=pool,
-                                   run_id=run_id)
-                        run_id += 1
-                    except Exception as exc:
-                        failed = True
-                        traceback.print_exc()
-                        report.add(name, server, count, "scenario failed", None, note=f"{type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0][:120] if str(exc) else ''}")
-                    slowest = max(slowest, time.monotonic() - began)
-                    print(f"bench: {name} on {server} x{count} took {time.monotonic() - began:.0f} s",
-                          file=sys.stderr, flush=True)
-            extra = getattr(module, "run_floor", None)
-            if extra is not None:
-                for count in processes:
-                    try:
-                        extra(report, backends, processes=count, quick=args.quick, pool=pool, servers=args.servers)
-                    except Exception as exc:
-                        failed = True
-                        traceback.print_exc()
-                        report.add(name, "bare", count, "floor failed", None, note=str(exc)[:120])
+            # process count first: 1-process daphne and uvicorn are compared even if the budget ends early
+            for count, server in [(c, s) for c in processes for s in args.servers]:
+                began = time.monotonic()
+                if budget is not None and began - scenario_began + slowest > budget:
+                    report.add(name, server, count, "skipped", None,
+                               note=f"time budget of {budget} s for {name} spent; run it alone: "
+                                    f"python -m bench {name} --servers {server} --processes {count}")
+                    continue
+                print(f"bench: {name} on {server} x{count} ...", file=sys.stderr, flush=True)
+                try:
+                    module.run(report, backends, server=server, processes=count, quick=args.quick, pool=pool,
+                               run_id=run_id)
+                    run_id += 1
+                except Exception as exc:
+                    failed = True
+                    traceback.print_exc()
+                    first_line = str(exc).splitlines()[0][:120] if str(exc) else ""
+                    report.add(name, server, count, "scenario failed", None, note=f"{type(exc).__name__}: {first_line}")
+                slowest = max(slowest, time.monotonic() - began)
+                print(f"bench: {name} on {server} x{count} took {time.monotonic() - began:.0f} s",
+                      file=sys.stderr, flush=True)
     path = report.save(args.name or "-".join(args.scenarios))
     print(report.table())
     print(f"\nsaved {path.relative_to(path.parents[2])} ({report.as_json()['duration_s']} s)")

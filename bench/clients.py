@@ -118,4 +118,7 @@ def merge(results: list[dict]) -> dict:
         merged["elapsed"] = max(merged["elapsed"], result["elapsed"])
         for key in ("ok", "failed", "not_started"):
             merged[key] += result[key]
+        for status, count in result.get("statuses", {}).items():
+            merged.setdefault("statuses", {})
+            merged["statuses"][status] = merged["statuses"].get(status, 0) + count
     return merged

@@ -486,7 +486,8 @@ class Report:
     def table(self) -> str:
         m = self.machine
         header = (f"hotline bench{' (--quick)' if self.quick else ''} - {m['cores']} cores, {m['memory_gib']} GiB, "
-                  f"{m['cpu']}, load at start {m['load_average_at_start']}, "
+                  f"{m['cpu']}, load at start {m['load_average_at_start']}, now "
+                  f"{[round(x, 2) for x in os.getloadavg()]}, "
                   f"database {self.backends.get('database', '?')}, redis {self.backends.get('redis', '?')}")
         columns = ["scenario", "server", "processes", "metric", "value", "unit", "target", "note"]
         cells = [[_cell(row[c]) for c in columns] for row in self.rows]
@@ -502,7 +503,7 @@ class Report:
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "quick": self.quick,
             "duration_s": round(time.monotonic() - self.started, 1),
-            "machine": self.machine,
+            "machine": {**self.machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
             "backends": self.backends,
             "rows": self.rows,
             "notes": self.notes,
