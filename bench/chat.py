@@ -385,6 +385,9 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
         note=f"{done:,} subscriptions (a direct room and the group each)")
     if done < asked:
         add("subscribe failures", asked - done, "subscriptions", "0")
+    busy = _quiesce(group, size["settle_seconds"] * 2)
+    if busy > 1.5:
+        add("server busy after the subscribes", busy, "s", note="phases below start once it is idle (bounded wait)")
     # a message is expected once on every socket subscribed to its room (sockets that failed to connect
     # are counted as connect failures above, not as lost messages)
     subscribed = Counter()
@@ -409,6 +412,7 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     _delivery_rows(add, "1:1", sent, got, per_message=lambda room: subscribed[room], seconds=max(s["elapsed"] for s in sent),
                    target_rate=size["rate"], quick=quick)
 
+    _quiesce(group, size["settle_seconds"])
     # 4. fan-out to the group room, one message at a time
     members = len(chat_users)
     sender = next((uid for uid in chat_users if uid in owner), chat_users[0])
@@ -434,6 +438,18 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     if early:
         add("sockets closed by the server during the run", sum(early.values()), "sockets", "0",
             ", ".join(f"code {k}: {v}" for k, v in early.items()))
+
+
+def _quiesce(group: ServerGroup, timeout: float) -> float:
+    """Wait until the server processes are nearly idle (< 15 % of a core each over 0.5 s), at most
+    `timeout` s, so a phase does not pay for the backlog of the one before; returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        before = group.cpu_seconds()
+        time.sleep(0.5)
+        if group.cpu_seconds() - before < 0.5 * 0.15 * max(1, len(group.pids())):
+            break
+    return time.monotonic() - began
 
 
 def _settle(pool: ClientPool, phase: str, *, expected: int, timeout: float, stall: float = 5.0) -> None:
@@ -480,7 +496,7 @@ def _delivery_rows(add, name: str, sent: list[dict], got: list[dict], *, per_mes
     own = sum(g["own"] for g in got)
     add(f"{name} delivered / expected", f"{sum(delivered.values())}/{sum(expected.values())}", "frames",
         note=f"{own} of them to the sender's own socket")
-    add(f"{name} lost", lost, "frames", "0")
+    add(f"{name} lost", lost, "frames", "0", "not delivered when deliveries stopped (bounded wait)" if lost else "")
     add(f"{name} duplicated", dups, "frames", "0")
     acks = sum(g["acks"] for g in got)
     if acks != messages:
