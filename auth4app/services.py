@@ -189,7 +189,11 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
     # One atomic round trip reads the state, takes or renews the lease (it outlives two intervals,
     # so another process takes over as it lapses if we die) and claims the poll when it is due.
     step = await store.step(code_id, owner=owner, lease_ms=int(interval * 2000), now=clock.timestamp(), interval=interval)
-    if step.kind in ("held", "wait"):
+    if step.kind == "held":
+        # Another process polls: look again as its lease would lapse (it renews every interval, so
+        # usually we find it renewed), which is when a takeover is due if it died.
+        return PollOutcome(step.wait + 0.005)
+    if step.kind == "wait":
         return PollOutcome(min(interval, step.wait + 0.005))
     if step.kind != "poll":
         state = await store.get(code_id)

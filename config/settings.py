@@ -338,6 +338,8 @@ if not 0.05 <= AUTH4APP_POLL_INTERVAL <= 60:
     raise SystemExit(f"hotline: AUTH4APP_POLL_INTERVAL={AUTH4APP_POLL_INTERVAL} must be between 0.05 and 60 seconds")
 AUTH4APP_CODE_TTL = env_int("AUTH4APP_CODE_TTL", 300, minimum=10)
 AUTH4APP_HTTP_TIMEOUT_SECONDS = env_float("AUTH4APP_HTTP_TIMEOUT_SECONDS", 5.0)
+# Upstream requests in flight per process (the HTTP pool's size); more wait their turn.
+AUTH4APP_MAX_CONCURRENT_REQUESTS = env_int("AUTH4APP_MAX_CONCURRENT_REQUESTS", 32, minimum=1, maximum=1000)
 AUTH4APP_CODES_PER_IP_PER_HOUR = env_int("AUTH4APP_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 AUTH4APP_CODES_PER_NUMBER_PER_HOUR = env_int("AUTH4APP_CODES_PER_NUMBER_PER_HOUR", 5, minimum=1)
 # A login nobody asked about (no open socket, no start or result request) for this long is no longer polled.
