@@ -20,6 +20,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 
 import httpx
 
@@ -240,7 +241,8 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
     add("pushes lost", lost, "frames", "0")
     add("pushes duplicated", dups, "frames", "0")
     if wrong:
-        add("terminal frames not 'confirmed'", wrong, "frames", "0")
+        statuses = Counter(status for r in results.values() for _, status in r["terminal"] if status != "confirmed")
+        add("terminal frames not 'confirmed'", wrong, "frames", "0", ", ".join(f"{k} {v}" for k, v in statuses.items()))
     mean_life = sum(lifetimes) / max(len(lifetimes), 1)
     add("upstream code/result calls per login", sum(calls) / max(len(calls), 1), "calls",
         f"<= {mean_life / POLL_INTERVAL + 1:.1f}", f"{size['tabs']} tabs, login open {mean_life:.1f} s")
