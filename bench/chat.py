@@ -32,14 +32,14 @@ SERVER_ENV = {"CHAT_MESSAGES_PER_WINDOW": "1000000", "LOG_LEVEL": "WARNING"}
 NUMBER_BASE = "+98935"  # the chat bench's users: +98935 0000000 ...
 
 
-def sizes(quick: bool, primary: bool) -> dict:
-    chosen = _sizes(quick, primary)
+def sizes(quick: bool) -> dict:
+    chosen = _sizes(quick)
     # BENCH_CHAT_SIZES='{"hold": 5000}' overrides any count (to explore; the defaults are what docs report)
     chosen.update(json.loads(os.environ.get("BENCH_CHAT_SIZES", "{}")))
     return chosen
 
 
-def _sizes(quick: bool, primary: bool) -> dict:
+def _sizes(quick: bool) -> dict:
     if quick:
         return {"hold": 200, "chat_users": 100, "rate": 100, "seconds": 2.0, "fanout_messages": 4,
                 "fanout_gap": 0.3, "batch": 200, "connect_seconds": 20,
@@ -240,8 +240,6 @@ class World:
 
     def __init__(self, backends, count: int):
         django_setup(backends)
-        from django.contrib.auth.hashers import make_password  # noqa: F401 (settings loaded)
-
         from accounts.models import LoginSession, User
 
         numbers = [f"{NUMBER_BASE}{i:07d}" for i in range(count)]
@@ -408,9 +406,8 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     got = pool.call(client_collect, {"phase": "direct"})
     if os.environ.get("BENCH_DEBUG"):
         print("bench: frames seen by type", [g["types"] for g in got], file=sys.stderr)
-    messages = sum(len(s["sent"]) for s in sent)
-    _delivery_rows(add, "1:1", sent, got, per_message=lambda room: subscribed[room], seconds=max(s["elapsed"] for s in sent),
-                   target_rate=size["rate"], quick=quick)
+    _delivery_rows(add, "1:1", sent, got, per_message=lambda room: subscribed[room],
+                   seconds=max(s["elapsed"] for s in sent), target_rate=size["rate"], quick=quick)
 
     _quiesce(group, size["settle_seconds"])
     # 4. fan-out to the group room, one message at a time
@@ -426,7 +423,6 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     got = pool.call(client_collect, {"phase": "fanout"})
     _delivery_rows(add, f"fan-out {members}", sent, got, per_message=lambda room: subscribed[room],
                    seconds=max(s["elapsed"] for s in sent), target_rate=None, quick=quick)
-    del messages
 
     # leave the group first so that closing 1,000 sockets does not fan out 1,000 presence events each
     pool.call(client_unsubscribe, {"room": group_room})
@@ -485,7 +481,8 @@ def _delivery_rows(add, name: str, sent: list[dict], got: list[dict], *, per_mes
     latencies = [x for g in got for x in g["latencies"]]
     messages = sum(len(s["sent"]) for s in sent)
     summary = latency_summary(latencies)
-    add(f"{name} messages/s", messages / max(seconds, 1e-6), "msg/s", f"{target_rate}/s" if target_rate and not quick else "")
+    add(f"{name} messages/s", messages / max(seconds, 1e-6), "msg/s",
+        f"{target_rate}/s" if target_rate and not quick else "")
     first = min((s["started_at"] for s in sent if s["started_at"]), default=None)
     last = max((g["last_at"] for g in got if g["last_at"]), default=None)
     if first and last:
@@ -508,9 +505,8 @@ def _delivery_rows(add, name: str, sent: list[dict], got: list[dict], *, per_mes
         add(f"{name} error frames", sum(errors.values()), "frames", "0", ", ".join(f"{k} {v}" for k, v in errors.items()))
 
 
-def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int,
-        primary: bool | None = None) -> None:
-    size = sizes(quick, primary if primary is not None else True)
+def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int) -> None:
+    size = sizes(quick)
     w = world(backends, size["hold"])
     for app, bare in (("config.asgi:application", False), ("bench.bare_app:application", True)):
         env = dict(SERVER_ENV)

@@ -240,7 +240,8 @@ def django_setup(backends: Backends) -> None:
             os.environ[key] = value
     if not backends.redis_url:
         os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     import logging
 
     import django
