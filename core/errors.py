@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 
+from django.db import OperationalError
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -22,7 +25,35 @@ class RateLimited(exceptions.APIException):
         self.retry_after = max(1, int(math.ceil(retry_after)))
 
 
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database cannot be reached. Short: a full pool or a
+# database refusing connections under a burst usually clears within a second or two.
+DATABASE_UNAVAILABLE_RETRY_AFTER = 2
+DATABASE_UNAVAILABLE_DETAIL = "The service is busy. Try again shortly."
+
+
+def database_unavailable_response() -> JsonResponse:
+    """503 with Retry-After: the database refused a connection, the connection pool timed out
+    (psycopg_pool.PoolTimeout, which Django raises as OperationalError) or the connection broke.
+    The request may be retried; it is not the client's fault and not a bug worth a 500."""
+    response = JsonResponse(
+        {
+            "detail": DATABASE_UNAVAILABLE_DETAIL,
+            "code": "database_unavailable",
+            "retry_after": DATABASE_UNAVAILABLE_RETRY_AFTER,
+        },
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, OperationalError):
+        # One line, no traceback: under overload this fires per request and must stay cheap.
+        logger.warning("database unavailable (%s): %s", type(exc).__name__, exc)
+        return database_unavailable_response()
     if isinstance(exc, RateLimited):
         response = Response(
             {"details": str(exc.detail), "detail": str(exc.detail), "retry_after": exc.retry_after},
@@ -50,6 +81,10 @@ def json_or_html_404(request, exception=None):
 
 def json_or_html_500(request):
     if _is_api_path(request.path):
+        # Django calls this handler inside its `except` block, so the exception is at hand: an API
+        # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
+        if isinstance(sys.exc_info()[1], OperationalError):
+            return database_unavailable_response()
         return JsonResponse({"detail": "Server error."}, status=500)
     from django.views.defaults import server_error
 
