@@ -78,9 +78,15 @@ class RedisPresence:
     def __init__(self, url: str):
         import redis.asyncio as aioredis
 
-        # Our own pool: redis-py 8's default socket_timeout (5 s) and pool size (100) are too tight
-        # for connect bursts (see docs/realtime.md).
-        self.client = aioredis.Redis.from_url(url, max_connections=500, socket_timeout=15, socket_connect_timeout=5)
+        # Our own pool. redis-py 8's default pool raises MaxConnectionsError the moment a burst
+        # (connects, subscribes) wants more than its size, and the socket then dies with 1011; a
+        # blocking pool makes the burst queue for a connection instead (docs/realtime.md). Every
+        # presence operation is one round trip, so 200 connections per process keep Redis busy
+        # without a connection per socket; `timeout` bounds the wait when Redis is down.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=200, timeout=10, socket_timeout=15, socket_connect_timeout=5
+        )
+        self.client = aioredis.Redis(connection_pool=pool)
         self._open = self.client.register_script(_OPEN)
         self._close = self.client.register_script(_CLOSE)
         self._sweep = self.client.register_script(_SWEEP)
@@ -104,13 +110,18 @@ class RedisPresence:
         await pipe.execute()
 
     async def online(self, user_ids: list[int], now: float) -> list[int]:
+        """The given users with a live entry: one ZMSCORE of the index, not one command per user.
+
+        A user's index score is the latest expiry of their entries (every open/refresh raises it),
+        and the index entry goes when their last entry closes or is swept, so "score > now" is
+        "has a live socket". (After a crashed process, a user whose other socket closed cleanly
+        may read online until their index score passes: the instant the sweeper announces them
+        offline, so a presence.state never contradicts the announcements.)
+        """
         if not user_ids:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for user_id in user_ids:
-            pipe.zcount(_user_key(user_id), f"({now}", "+inf")
-        counts = await pipe.execute()
-        return [uid for uid, count in zip(user_ids, counts) if count]
+        scores = await self.client.zmscore(_index_key(), [str(uid) for uid in user_ids])
+        return [uid for uid, score in zip(user_ids, scores) if score is not None and score > now]
 
     async def sweep(self, now: float) -> list[int]:
         expired = await self.client.zrangebyscore(_index_key(), "-inf", now, start=0, num=1000)
