@@ -240,6 +240,10 @@ class World:
 
     def __init__(self, backends, count: int):
         django_setup(backends)
+        from datetime import timedelta
+
+        from django.utils import timezone
+
         from accounts.models import LoginSession, User
 
         numbers = [f"{NUMBER_BASE}{i:07d}" for i in range(count)]
@@ -248,10 +252,15 @@ class World:
                                  batch_size=2000)
         users = dict(User.objects.filter(mobile_number__in=numbers).values_list("mobile_number", "id"))
         self.user_ids = [users[n] for n in numbers]
+        # One live login session per bench user, reused by later runs (so h_bench does not grow per run).
+        self.session_of = dict(LoginSession.objects.filter(
+            user_id__in=self.user_ids, user_agent="hotline-bench", revoked_at__isnull=True,
+            expires_at__gt=timezone.now() + timedelta(hours=1),
+        ).values_list("user_id", "id"))
         sessions = [LoginSession(user_id=uid, login_method="sms", ip="127.0.0.1", user_agent="hotline-bench")
-                    for uid in self.user_ids]
+                    for uid in self.user_ids if uid not in self.session_of]
         LoginSession.objects.bulk_create(sessions, batch_size=2000)
-        self.session_of = {s.user_id: s.id for s in sessions}
+        self.session_of.update({s.user_id: s.id for s in sessions})
         self.direct_rooms: list[tuple[int, int, int]] = []  # (room, user_a, user_b)
         self.group_room: int | None = None
 

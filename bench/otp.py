@@ -55,13 +55,17 @@ def codes_from_log(text: str, length: int = 6) -> dict[str, str]:
 
 async def client_send(state: dict, *, urls: list[str], numbers: list[str], concurrency: int, time_limit: float):
     http = clients.http_clients(state)
+    statuses: dict[int, int] = {}
 
     async def job(i: int) -> bool:
         client = http[i % len(http)]
         response = await client.post(f"{urls[i % len(urls)]}/api/otp/send/", json={"mobile_number": numbers[i]})
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         return response.status_code == 200
 
-    return await clients.closed_loop(len(numbers), concurrency, job, time_limit=time_limit)
+    result = await clients.closed_loop(len(numbers), concurrency, job, time_limit=time_limit)
+    result["statuses"] = statuses
+    return result
 
 
 async def client_authenticate(state: dict, *, urls: list[str], pairs: list[list[str]], rate: float,
@@ -107,7 +111,8 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
         report.add(SCENARIO, label, processes, "send p50", summary["p50_ms"], "ms")
         report.add(SCENARIO, label, processes, "send p99", summary["p99_ms"], "ms")
         report.add(SCENARIO, label, processes, "send failed", sent["failed"] + sent["not_started"], "requests",
-                   "0")
+                   "0", note=f"{sent['not_started']} not started within the time bound; statuses "
+                   f"{sent.get('statuses', {})}" if sent["failed"] + sent["not_started"] else "")
 
         # The SMS leave through the worker after commit: wait (bounded) until every code is in the log.
         deadline = time.monotonic() + 20
