@@ -22,7 +22,7 @@ from django.conf import settings
 
 from core import clock
 
-from . import services
+from . import services, upstream
 from .store import get_store
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class Poller:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.watches.clear()
+        await upstream.aclose()
 
 
 _pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,6 +1,6 @@
 """`/proxy/auth/code`, `/proxy/auth/result`, `/proxy/auth/complete` (seed 000's paths and fields).
 
-Async views (the upstream call is an async httpx request), form or JSON bodies. They are APIs for
+Async views (the upstream call is an async aiohttp request), form or JSON bodies. They are APIs for
 scripts as well as the login page, so CSRF tokens are not required: what protects a login is its
 binding to the client that started it, an HttpOnly SameSite=Lax cookie (never sent on cross-site
 POSTs) or the `login_token` returned to that client.
