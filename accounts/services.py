@@ -122,15 +122,28 @@ class SessionRefreshJWT(RefreshToken):
 
     @classmethod
     def for_session(cls, session: LoginSession) -> "SessionRefreshJWT":
+        """Issue and record a refresh token for a session that is already saved."""
+        token = cls.unrecorded_for_session(session)
+        token.record(session)
+        return token
+
+    @classmethod
+    def unrecorded_for_session(cls, session: LoginSession) -> "SessionRefreshJWT":
+        """The signed claims only; nothing is written (`record` does that once the session row exists)."""
         token = Token.for_user.__func__(cls, session.user)
         token["sid"] = session.id
-        expires_at = datetime_from_epoch(token["exp"])
+        return token
+
+    def record(self, session: LoginSession) -> str:
+        """Write the token's records; returns the encoded token (encoded once, reused by the caller)."""
+        encoded = str(self)
+        expires_at = datetime_from_epoch(self["exp"])
         # simplejwt's own list of issued tokens, so its blacklist and admin stay truthful.
         OutstandingToken.objects.create(
-            user=session.user, jti=token["jti"], token=str(token), created_at=token.current_time, expires_at=expires_at
+            user=session.user, jti=self["jti"], token=encoded, created_at=self.current_time, expires_at=expires_at
         )
-        SessionRefreshToken.objects.create(jti=token["jti"], session=session, expires_at=expires_at)
-        return token
+        SessionRefreshToken.objects.create(jti=self["jti"], session=session, expires_at=expires_at)
+        return encoded
 
 
 def tokens_for_session(session: LoginSession) -> tuple[str, str]:
@@ -143,17 +156,25 @@ def tokens_for_session(session: LoginSession) -> tuple[str, str]:
 
 def login_complete(*, user: User, method: str, ip: str | None, user_agent: str) -> LoginResult:
     """Record a login session for `user` and issue its JWT pair (the token carries the session id)."""
-    with transaction.atomic():
-        session = LoginSession.objects.create(
-            user=user,
-            login_method=method,
-            ip=ip or None,
-            user_agent=(user_agent or "")[:1000],
-            **_describe_user_agent(user_agent or ""),
-        )
-        access, refresh = tokens_for_session(session)
+    session = LoginSession(
+        user=user,
+        login_method=method,
+        ip=ip or None,
+        user_agent=(user_agent or "")[:1000],
+        **_describe_user_agent(user_agent or ""),
+    )
+    # The token is signed before the session row is written, so the row is inserted with the
+    # token's expiry instead of being updated afterwards (one statement less per login).
+    refresh = SessionRefreshJWT.unrecorded_for_session(session)
+    session.expires_at = datetime_from_epoch(refresh["exp"])
+    # No savepoint when the caller already holds a transaction (the OTP and auth4app logins do):
+    # an error here rolls back the caller's transaction, which is what both want anyway.
+    with transaction.atomic(savepoint=False):
+        session.save(force_insert=True)
+        encoded_refresh = refresh.record(session)
+    access = str(refresh.access_token)
     logger.info("login user=%s method=%s session=%s", user.pk, method, session.id)
-    return LoginResult(user=user, session=session, access=access, refresh=refresh)
+    return LoginResult(user=user, session=session, access=access, refresh=encoded_refresh)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, ratelimit
@@ -38,7 +37,6 @@ from core.phone import mask_phone
 from sms.services import otp_send as sms_otp_send  # queues delivery after commit; never waits on the provider
 
 from .models import Challenge
-from .selectors import challenge_newest
 
 logger = logging.getLogger(__name__)
 
@@ -181,26 +179,38 @@ def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
     return CodeSent(expires_in=ttl, resend_in=settings.OTP_RESEND_SECONDS)
 
 
-def _claim_try(challenge: Challenge) -> bool:
-    """Count one try against a live challenge: one conditional UPDATE, so the cap holds under races."""
-    return (
-        Challenge.objects.filter(
-            pk=challenge.pk,
-            consumed_at__isnull=True,
-            superseded_at__isnull=True,
-            expires_at__gt=clock.now(),
-            attempts__lt=F("max_attempts"),
-        ).update(attempts=F("attempts") + 1)
-        == 1
+def _claim_try_on_newest(mobile_number: str) -> tuple[object, str] | None:
+    """Count one try against the number's newest challenge if it is live, and return its (id, code_hmac).
+
+    One conditional UPDATE ... RETURNING (finding the newest challenge and claiming it are one statement
+    and one round trip), so the attempt cap holds under races: no more than `max_attempts` requests can
+    ever get a digest to compare. None when there is no challenge or the newest one is used, superseded,
+    expired or exhausted. Django's ORM has no UPDATE ... RETURNING, hence the SQL (PostgreSQL and SQLite
+    >= 3.35 both speak it).
+    """
+    meta = Challenge._meta
+    table = connection.ops.quote_name(meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(clock.now())
+    sql = (
+        f"UPDATE {table} SET attempts = attempts + 1"
+        f" WHERE id = (SELECT id FROM {table} WHERE mobile_number = %s ORDER BY created_at DESC, id DESC LIMIT 1)"
+        " AND consumed_at IS NULL AND superseded_at IS NULL AND expires_at > %s AND attempts < max_attempts"
+        " RETURNING id, code_hmac"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [mobile_number, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return meta.pk.to_python(row[0]), row[1]
 
 
-def _consume(challenge: Challenge) -> bool:
+def _consume(challenge_id) -> bool:
     """Use the challenge up: one conditional UPDATE; of N parallel callers exactly one gets True."""
     now = clock.now()
     return (
         Challenge.objects.filter(
-            pk=challenge.pk, consumed_at__isnull=True, superseded_at__isnull=True, expires_at__gt=now
+            pk=challenge_id, consumed_at__isnull=True, superseded_at__isnull=True, expires_at__gt=now
         ).update(consumed_at=now)
         == 1
     )
@@ -218,24 +228,25 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after)
 
-    challenge = challenge_newest(mobile_number=mobile_number)
+    claimed = _claim_try_on_newest(mobile_number)
     matches = False
-    if challenge is not None and _claim_try(challenge):
-        expected = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
-        matches = hmac.compare_digest(expected, challenge.code_hmac)
+    if claimed is not None:
+        challenge_id, code_hmac = claimed
+        expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
+        matches = hmac.compare_digest(expected, code_hmac)
     if not matches:
         ratelimit.consume(failure_key, failure_rate)
         raise InvalidCode()
 
     with transaction.atomic():
         # The consuming UPDATE and the login are one transaction: if recording the login fails,
-        # the code is not burnt. Parallel winners of `_claim_try` wait on this row's lock and
+        # the code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
         # then find it used.
-        if not _consume(challenge):
+        if not _consume(challenge_id):
             raise InvalidCode()
         user = user_get_or_create(mobile_number=mobile_number)
         result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent)
-    logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge.id, user.pk)
+    logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)
     return result
 
 

@@ -57,7 +57,7 @@ def test_the_consuming_update_has_exactly_one_winner(otp_settings, sms):
     def consume(_):
         try:
             barrier.wait(timeout=10)
-            return services._consume(challenge)
+            return services._consume(challenge.pk)
         finally:
             connection.close()
 
