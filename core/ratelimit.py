@@ -68,3 +68,143 @@ def check_all(checks: list[tuple[str, Rate]]) -> Verdict:
         if not verdict.allowed and (worst is None or verdict.retry_after > worst.retry_after):
             worst = verdict
     return worst or Verdict(allowed=True, retry_after=0, count=0)
+
+
+# --- One round trip for a cooldown and several budgets -------------------------------------
+
+# Checks the cooldown, spends the budgets in order (stopping at the first refused) and, when all
+# allowed, starts the cooldown, atomically. KEYS[1] is the cooldown key, KEYS[2..] the budgets'
+# window keys; ARGV: now (ms), cooldown length (ms), then limit and key lifetime (s) per budget.
+# Returns {-1, ms left} (cooldown running), {i, count} (budget i refused, 1-based) or {0, 0}.
+# Counters are plain integers, as Django's RedisCache stores ints, so `consume`/`peek` read them too.
+_COOLDOWN_THEN_CONSUME_LUA = """
+local now = tonumber(ARGV[1])
+local cooldown_ms = tonumber(ARGV[2])
+if cooldown_ms > 0 then
+  local stored = redis.call('GET', KEYS[1])
+  if stored then
+    local ends = tonumber(stored)
+    if ends == nil then
+      local left = redis.call('PTTL', KEYS[1])
+      if left > 0 then return {-1, left} end
+    elseif ends > now then
+      return {-1, ends - now}
+    end
+  end
+end
+for i = 2, #KEYS do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i])) end
+  if count > tonumber(ARGV[2 * i - 1]) then return {i - 1, count} end
+end
+if cooldown_ms > 0 then
+  redis.call('SET', KEYS[1], now + cooldown_ms, 'PX', cooldown_ms)
+end
+return {0, 0}
+"""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What `cooldown_then_consume` decided."""
+
+    cooldown_left: int  # whole seconds left of a running cooldown (nothing was spent); 0 if none ran
+    refused: str | None  # key of the budget that refused (the later ones were not spent); None if all allowed
+    verdict: Verdict  # the refusing budget's verdict, or an allowed one
+
+
+def _redis_client():
+    """A redis-py client on the default cache's connection pool, or None if the cache is not Redis.
+
+    Kept on the cache's client object: Django's RedisCache builds a new `redis.Redis` for every
+    command, and building one (its table of ~170 response callbacks) costs more CPU than the
+    command itself. The client is thread-safe; the pool is the cache's own.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    holder = backend._cache  # RedisCacheClient, one per backend instance
+    client = getattr(holder, "_hotline_client", None)
+    if client is None:
+        client = holder.get_client(write=True)
+        client._hotline_scripts = {}
+        holder._hotline_client = client
+    return client
+
+
+def _script(client, source: str):
+    scripts = client._hotline_scripts
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = client.register_script(source)  # EVALSHA, loading it on NOSCRIPT
+    return script
+
+
+def _cooldown_ends(stored) -> float | None:
+    """The cooldown's end (epoch seconds) from what is stored: integer milliseconds, or the float
+    seconds stored before this format."""
+    if stored is None:
+        return None
+    try:
+        value = float(stored)
+    except (TypeError, ValueError):
+        return None
+    return value / 1000 if value > 1e11 else value
+
+
+def cooldown_remaining(cooldown_key: str) -> int:
+    """Whole seconds left of a cooldown started by `cooldown_then_consume` (0 when none runs).
+    The end is compared with `core.clock`, so it agrees with the clock tests control."""
+    ends = _cooldown_ends(cache.get(cooldown_key))
+    if ends is None:
+        return 0
+    left = ends - clock.timestamp()
+    return math.ceil(left) if left > 0 else 0
+
+
+def cooldown_then_consume(*, cooldown_key: str, cooldown_seconds: int, checks: list[tuple[str, Rate]]) -> Gate:
+    """Atomically: refuse while `cooldown_key`'s cooldown runs; otherwise spend one hit from each
+    (key, rate) in order, stopping at the first refused one (so a caller over its own budget cannot
+    spend the budgets after it); if all allowed, start a cooldown of `cooldown_seconds` (0: none).
+
+    With Redis this is one round trip (a Lua script) instead of two commands per budget plus the
+    cooldown's read and write; the in-process cache does the same steps under no lock (one process).
+    """
+    now = clock.timestamp()
+    windows = [(_key(key, rate, _window(rate)[0]), rate) for key, rate in checks]
+    client = _redis_client()
+    if client is not None:
+        keys = [cache.make_and_validate_key(cooldown_key)] + [cache.make_and_validate_key(k) for k, _ in windows]
+        args = [int(now * 1000), int(cooldown_seconds * 1000)]
+        for _, rate in windows:
+            args += [rate.limit, rate.period + 5]
+        outcome, value = (int(x) for x in _script(client, _COOLDOWN_THEN_CONSUME_LUA)(keys=keys, args=args))
+        if outcome < 0:
+            return Gate(cooldown_left=max(1, math.ceil(value / 1000)), refused=None, verdict=_ALLOWED)
+        if outcome > 0:
+            key, rate = checks[outcome - 1]
+            return Gate(cooldown_left=0, refused=key, verdict=Verdict(False, _window(rate)[1], value))
+        return Gate(cooldown_left=0, refused=None, verdict=_ALLOWED)
+
+    left = cooldown_remaining(cooldown_key) if cooldown_seconds > 0 else 0
+    if left:
+        return Gate(cooldown_left=left, refused=None, verdict=_ALLOWED)
+    for key, rate in checks:
+        verdict = consume(key, rate)
+        if not verdict.allowed:
+            return Gate(cooldown_left=0, refused=key, verdict=verdict)
+    if cooldown_seconds > 0:
+        ends = int((now + cooldown_seconds) * 1000)
+        if not cache.add(cooldown_key, ends, timeout=cooldown_seconds):
+            left = cooldown_remaining(cooldown_key)
+            if left:  # another thread of this process started one between the check and here
+                return Gate(cooldown_left=left, refused=None, verdict=_ALLOWED)
+            # The key outlived the cooldown it recorded (the clock moved): replace it.
+            cache.set(cooldown_key, ends, timeout=cooldown_seconds)
+    return Gate(cooldown_left=0, refused=None, verdict=_ALLOWED)
+
+
+_ALLOWED = Verdict(allowed=True, retry_after=0, count=0)

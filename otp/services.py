@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -92,32 +91,6 @@ def _cooldown_key(mobile_number: str) -> str:
     return f"otp:resend:{mobile_number}"
 
 
-def _cooldown_remaining(mobile_number: str) -> int:
-    """Seconds left of the number's resend cooldown (0 when none). The value stored is the
-    cooldown's end, compared with `core.clock`, so it agrees with the clock tests control."""
-    until = cache.get(_cooldown_key(mobile_number))
-    if until is None:
-        return 0
-    left = until - clock.timestamp()
-    return math.ceil(left) if left > 0 else 0
-
-
-def _cooldown_start(mobile_number: str) -> bool:
-    """Start the cooldown; False if another request started one first (atomic `add`)."""
-    seconds = settings.OTP_RESEND_SECONDS
-    if seconds <= 0:
-        return True
-    key = _cooldown_key(mobile_number)
-    until = clock.timestamp() + seconds
-    if cache.add(key, until, timeout=seconds):
-        return True
-    if _cooldown_remaining(mobile_number) > 0:
-        return False
-    # The key outlived the cooldown it recorded (the clock moved): replace it.
-    cache.set(key, until, timeout=seconds)
-    return True
-
-
 def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelimit.Rate]]:
     # Ordered: the dimension the caller controls first, so a client over its own budget
     # cannot spend a victim number's budget or the global circuit breaker.
@@ -128,13 +101,21 @@ def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelim
     ]
 
 
-def _spend_send_budgets(mobile_number: str, ip: str | None) -> None:
-    for key, rate in _send_budgets(mobile_number, ip):
-        verdict = ratelimit.consume(key, rate)
-        if not verdict.allowed:
-            # Which budget fired stays in the server log, never in the response.
-            logger.warning("otp send refused: %s budget spent (number %s)", key.split(":")[2], mask_phone(mobile_number))
-            raise RateLimited(verdict.retry_after)
+def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
+    """The resend cooldown (409) and the send budgets (429), then the new cooldown: one atomic step,
+    one Redis round trip (`core.ratelimit.cooldown_then_consume`). A request in cooldown spends no
+    budget, and of parallel requests for one number only one passes."""
+    gate = ratelimit.cooldown_then_consume(
+        cooldown_key=_cooldown_key(mobile_number),
+        cooldown_seconds=settings.OTP_RESEND_SECONDS,
+        checks=_send_budgets(mobile_number, ip),
+    )
+    if gate.cooldown_left:
+        raise ResendCooldown(gate.cooldown_left)
+    if gate.refused:
+        # Which budget fired stays in the server log, never in the response.
+        logger.warning("otp send refused: %s budget spent (number %s)", gate.refused.split(":")[2], mask_phone(mobile_number))
+        raise RateLimited(gate.verdict.retry_after)
 
 
 def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
@@ -150,12 +131,7 @@ def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
     Raises ResendCooldown (-> 409) while the previous code's cooldown runs and RateLimited (-> 429)
     when the caller's IP, the number or the whole service has spent its hourly send budget.
     """
-    remaining = _cooldown_remaining(mobile_number)
-    if remaining:
-        raise ResendCooldown(remaining)
-    _spend_send_budgets(mobile_number, ip)
-    if not _cooldown_start(mobile_number):  # a parallel request for the same number won
-        raise ResendCooldown(_cooldown_remaining(mobile_number) or 1)
+    _pass_send_limits(mobile_number, ip)
 
     ttl = settings.OTP_TTL_SECONDS
     now = clock.now()
