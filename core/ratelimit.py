@@ -40,22 +40,40 @@ def _key(key: str, rate: Rate, index: int) -> str:
     return f"rl:{key}:{rate.period}:{index}"
 
 
+# INCRBY and, for a new window, its lifetime: one round trip (Django's add + incr take three).
+_CONSUME_LUA = """
+local count = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
+if count == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
+return count
+"""
+
+
 def consume(key: str, rate: Rate, amount: int = 1) -> Verdict:
     index, remaining = _window(rate)
     cache_key = _key(key, rate, index)
-    cache.add(cache_key, 0, timeout=rate.period + 5)
-    try:
-        count = cache.incr(cache_key, amount)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, amount, timeout=rate.period + 5)
-        count = amount
+    client = _redis_client()
+    if client is not None:
+        count = int(_script(client, _CONSUME_LUA)(keys=[cache.make_and_validate_key(cache_key)], args=[amount, rate.period + 5]))
+    else:
+        cache.add(cache_key, 0, timeout=rate.period + 5)
+        try:
+            count = cache.incr(cache_key, amount)
+        except ValueError:  # expired between add and incr
+            cache.add(cache_key, amount, timeout=rate.period + 5)
+            count = amount
     allowed = count <= rate.limit
     return Verdict(allowed=allowed, retry_after=0 if allowed else remaining, count=count)
 
 
 def peek(key: str, rate: Rate) -> Verdict:
     index, remaining = _window(rate)
-    count = cache.get(_key(key, rate, index), 0)
+    cache_key = _key(key, rate, index)
+    client = _redis_client()
+    if client is not None:
+        stored = client.get(cache.make_and_validate_key(cache_key))
+        count = int(stored) if stored is not None else 0
+    else:
+        count = cache.get(cache_key, 0)
     allowed = count < rate.limit
     return Verdict(allowed=allowed, retry_after=0 if allowed else remaining, count=count)
 

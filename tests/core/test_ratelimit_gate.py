@@ -91,3 +91,15 @@ def test_reads_a_cooldown_stored_in_the_old_float_seconds_format(backend):
         cache.set("g:cool", T0 + 30.0, timeout=30)
         assert ratelimit.cooldown_remaining("g:cool") == 30
         assert _gate().cooldown_left == 30
+
+
+def test_consume_and_peek_on_one_client_keep_counts_and_give_windows_a_lifetime(backend):
+    rate = ratelimit.Rate(limit=2, period=60)
+    with time_machine.travel(T0, tick=False):
+        assert [ratelimit.consume("g:c", rate).count for _ in range(3)] == [1, 2, 3]
+        assert ratelimit.peek("g:c", rate).count == 3 and not ratelimit.peek("g:c", rate).allowed
+        assert ratelimit.consume("g:c", rate, amount=5).count == 8
+        assert ratelimit.peek("g:other", rate).count == 0
+        if backend == "redis":
+            window_key = cache.make_and_validate_key(ratelimit._key("g:c", rate, T0 // 60))
+            assert 0 < ratelimit._redis_client().ttl(window_key) <= 65
