@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import uuid
@@ -26,6 +27,20 @@ from . import services, upstream
 from .store import get_store
 
 logger = logging.getLogger(__name__)
+
+
+# Steps are woken on a shared grid of ticks, so the logins of one process that are due within the
+# same tick step in the same loop iteration and their Redis work shares one round trip (the store
+# pipelines what one iteration queues). A step is only ever moved later, by less than a tick, so the
+# interval between polls is kept; the push after a poll is not delayed at all.
+MAX_TICK_SECONDS = 0.05
+
+
+def _on_tick(delay: float) -> float:
+    """`delay`, lengthened to the next tick of this process's grid."""
+    tick = min(MAX_TICK_SECONDS, settings.AUTH4APP_POLL_INTERVAL / 8)
+    now = asyncio.get_running_loop().time()
+    return max(0.0, math.ceil((now + delay) / tick) * tick - now)
 
 
 @dataclass(eq=False)
@@ -84,7 +99,7 @@ class Poller:
                 if outcome.delay is None:
                     frame = outcome.frame
                     break
-                await asyncio.sleep(outcome.delay)
+                await asyncio.sleep(_on_tick(outcome.delay))
         finally:
             if self.watches.get(code_id) is watch:
                 del self.watches[code_id]

@@ -10,6 +10,7 @@ the same outcome exactly one wins and publishes it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -116,7 +117,8 @@ return math.max(redis.call('PTTL', KEYS[1]), 0)
 
 # One watch step in one round trip. KEYS = state, lease; ARGV = owner, lease ms, now, interval.
 # -> {"gone"} | {"over"} (not pending) | {"expired"} | {"held", ms left on another's lease}
-#    | {"wait", seconds until due} | {"poll", field, value, ...} (polled_at already set to now)
+#    | {"wait", seconds until due} | {"poll", the hash as one JSON object} (polled_at already set to now;
+#    one bulk string is far cheaper for the client to parse than a reply of ~30 elements)
 _STEP_LUA = """
 local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'polled_at', 'retry_at')
 if not s[1] then return {'gone'} end
@@ -131,8 +133,9 @@ local due = math.max(tonumber(s[3] or 0) + tonumber(ARGV[4]), tonumber(s[4] or 0
 if now < due then return {'wait', tostring(due - now)} end
 redis.call('HSET', KEYS[1], 'polled_at', ARGV[3])
 local all = redis.call('HGETALL', KEYS[1])
-table.insert(all, 1, 'poll')
-return all
+local state = {}
+for i = 1, #all, 2 do state[all[i]] = all[i + 1] end
+return {'poll', cjson.encode(state)}
 """
 
 _RELEASE_LUA = """
@@ -141,8 +144,99 @@ return 0
 """
 
 
+_CREATE_LUA = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+_SCRIPTS = {"transition": _TRANSITION_LUA, "lease": _LEASE_LUA, "release": _RELEASE_LUA, "step": _STEP_LUA,
+            "create": _CREATE_LUA}
+# Most commands sent in one pipeline; a larger queue goes in several.
+_BATCH_MAX = 512
+
+
+class _Batcher:
+    """Sends the commands of one event loop iteration to Redis in one pipeline.
+
+    Hundreds of logins step in the same iteration when a burst of them was started together; one
+    round trip (one connection checkout, one write, one read) for all of them instead of one each.
+    Each command keeps its own meaning: a script is still atomic per login, only the trip is shared.
+    """
+
+    def __init__(self, client, shas: dict[str, str]):
+        self.client = client
+        self.shas = shas
+        self.loaded = False
+        self.queue: list[tuple[tuple, asyncio.Future]] = []
+        self.flushing = False
+
+    def call(self, *command) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((command, future))
+        if not self.flushing:
+            self.flushing = True
+            # The task first runs on the next loop iteration: what this iteration queues goes with it.
+            asyncio.get_running_loop().create_task(self._flush())
+        return future
+
+    def script(self, name: str, keys: list[str], args: list) -> asyncio.Future:
+        return self.call("EVALSHA", self.shas[name], len(keys), *keys, *args)
+
+    async def _flush(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue[:_BATCH_MAX], self.queue[_BATCH_MAX:]
+                try:
+                    replies = await self._send([command for command, _ in batch])
+                except BaseException as exc:  # the whole trip failed: every caller hears it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), reply in zip(batch, replies):
+                    if future.done():  # its caller was cancelled
+                        continue
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        finally:
+            self.flushing = False
+            if self.queue:  # queued while the last trip failed with a cancellation
+                self.flushing = True
+                asyncio.get_running_loop().create_task(self._flush())
+
+    async def _send(self, commands: list[tuple]) -> list:
+        from redis.exceptions import NoScriptError
+
+        if not self.loaded:
+            await self._load_scripts()
+        replies = await self._pipeline(commands)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:  # Redis restarted or its script cache was flushed: load them and send those again
+            await self._load_scripts()
+            for i, reply in zip(missing, await self._pipeline([commands[i] for i in missing])):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, commands: list[tuple]) -> list:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
+
+    async def _load_scripts(self) -> None:
+        for name, source in _SCRIPTS.items():
+            self.shas[name] = await self.client.script_load(source)
+        self.loaded = True
+
+
 class RedisLoginStore:
-    """Logins in Redis, shared by every process. One asyncio client per event loop."""
+    """Logins in Redis, shared by every process. One asyncio client per event loop; the commands
+    of one loop iteration share one round trip (`_Batcher`)."""
 
     def __init__(self, url: str, prefix: str):
         self.url = url
@@ -155,56 +249,49 @@ class RedisLoginStore:
     def lease_key(self, code_id: str) -> str:
         return f"{self.prefix}:lease:{code_id}"
 
-    def _client(self):
+    def _batcher(self) -> _Batcher:
+        import hashlib
+
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
-        bundle = self._clients.get(loop)
-        if bundle is None:
+        batcher = self._clients.get(loop)
+        if batcher is None:
             # A blocking pool: a burst of logins waits for a free connection instead of failing.
             pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=200, timeout=10, socket_timeout=5)
-            client = aioredis.Redis(connection_pool=pool)
-            bundle = (
-                client,
-                client.register_script(_TRANSITION_LUA),
-                client.register_script(_LEASE_LUA),
-                client.register_script(_RELEASE_LUA),
-                client.register_script(_STEP_LUA),
-            )
-            self._clients[loop] = bundle
-        return bundle
+            shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
+            batcher = self._clients[loop] = _Batcher(aioredis.Redis(connection_pool=pool), shas)
+        return batcher
 
     async def create(self, state: LoginState) -> None:
-        client = self._client()[0]
         ttl = max(1, int(state.expires_at - state.created_at) + KEEP_AFTER_EXPIRY_SECONDS)
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.state_key(state.code_id), mapping=state.to_hash())
-            pipe.expire(self.state_key(state.code_id), ttl)
-            await pipe.execute()
+        args: list[str] = [str(ttl)]
+        for key, value in state.to_hash().items():
+            args += [key, value]
+        await self._batcher().script("create", [self.state_key(state.code_id)], args)
 
     async def get(self, code_id: str) -> LoginState | None:
-        raw = await self._client()[0].hgetall(self.state_key(code_id))
+        raw = await self._batcher().call("HGETALL", self.state_key(code_id))
         return LoginState.from_hash(code_id, raw) if raw else None
 
     async def transition(self, code_id: str, expected: tuple[str, ...], fields: dict) -> bool:
-        script = self._client()[1]
         args: list[str] = [str(len(expected)), *expected]
         for key, value in _encode(fields).items():
             args += [key, value]
-        return bool(await script(keys=[self.state_key(code_id)], args=args))
+        return bool(await self._batcher().script("transition", [self.state_key(code_id)], args))
 
     async def lease(self, code_id: str, owner: str, milliseconds: int) -> float | None:
         """Take or renew the polling lease: None when `owner` holds it, else seconds until it lapses."""
-        left = int(await self._client()[2](keys=[self.lease_key(code_id)], args=[owner, int(milliseconds)]))
+        left = int(await self._batcher().script("lease", [self.lease_key(code_id)], [owner, int(milliseconds)]))
         return None if left < 0 else left / 1000
 
     async def release(self, code_id: str, owner: str) -> None:
-        await self._client()[3](keys=[self.lease_key(code_id)], args=[owner])
+        await self._batcher().script("release", [self.lease_key(code_id)], [owner])
 
     async def step(self, code_id: str, *, owner: str, lease_ms: int, now: float, interval: float) -> "Step":
         """Read, take or renew the lease and, when a poll is due, claim it — atomically."""
-        reply = await self._client()[4](
-            keys=[self.state_key(code_id), self.lease_key(code_id)], args=[owner, int(lease_ms), repr(now), repr(interval)]
+        reply = await self._batcher().script(
+            "step", [self.state_key(code_id), self.lease_key(code_id)], [owner, int(lease_ms), repr(now), repr(interval)]
         )
         kind = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if kind == "held":
@@ -212,12 +299,11 @@ class RedisLoginStore:
         if kind == "wait":
             return Step(kind, wait=float(reply[1]))
         if kind == "poll":
-            raw = dict(zip(reply[1::2], reply[2::2]))
-            return Step(kind, state=LoginState.from_hash(code_id, raw))
+            return Step(kind, state=LoginState.from_hash(code_id, json.loads(reply[1])))
         return Step(kind)
 
     async def lease_holder(self, code_id: str) -> str | None:
-        value = await self._client()[0].get(self.lease_key(code_id))
+        value = await self._batcher().call("GET", self.lease_key(code_id))
         return value.decode() if value else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 from django.conf import settings
@@ -63,3 +64,58 @@ async def test_step_claims_one_poll_per_interval_for_the_lease_holder(store):
     await store.transition("abc123", ("pending",), {"status": "confirmed"})
     assert (await store.step("abc123", owner="one", lease_ms=2000, now=1002.0, interval=1.0)).kind == "over"
     assert (await store.step("nothing", owner="one", lease_ms=2000, now=1002.0, interval=1.0)).kind == "gone"
+
+
+async def test_redis_commands_of_one_loop_iteration_share_one_round_trip(requires_redis, monkeypatch):
+    from auth4app import store as store_module
+
+    store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+    await asyncio.gather(*(store.create(_state(f"batch{i}")) for i in range(50)))
+    trips = []
+    original = store_module._Batcher._pipeline
+
+    async def counted(self, commands):
+        trips.append(len(commands))
+        return await original(self, commands)
+
+    monkeypatch.setattr(store_module._Batcher, "_pipeline", counted)
+    steps = await asyncio.gather(
+        *(store.step(f"batch{i}", owner="one", lease_ms=2000, now=1001.0, interval=1.0) for i in range(50))
+    )
+    assert [s.kind for s in steps] == ["poll"] * 50 and trips == [50]
+    # Each script keeps its own answer: the compare-and-set still has exactly one winner.
+    won = await asyncio.gather(*(store.transition("batch7", ("pending",), {"status": s}) for s in ("confirmed", "expired")))
+    assert sorted(won) == [False, True] and trips[-1] == 2
+
+
+async def test_redis_scripts_are_loaded_again_when_redis_forgot_them(requires_redis, monkeypatch):
+    import uuid
+
+    from auth4app import store as store_module
+
+    # A script Redis has never seen, on a batcher that believes its scripts are loaded: as after
+    # a Redis restart, EVALSHA answers NOSCRIPT.
+    monkeypatch.setitem(store_module._SCRIPTS, "step", store_module._STEP_LUA + f"-- {uuid.uuid4()}\n")
+    store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+    await store.create(_state())
+    step = await store.step("abc123", owner="one", lease_ms=2000, now=1000.5, interval=1.0)
+    assert step.kind == "wait"
+    batcher = store._batcher()
+    monkeypatch.setitem(store_module._SCRIPTS, "step", store_module._STEP_LUA + f"-- {uuid.uuid4()}\n")
+    batcher.shas["step"] = hashlib.sha1(store_module._SCRIPTS["step"].encode()).hexdigest()
+    step = await store.step("abc123", owner="one", lease_ms=2000, now=1001.0, interval=1.0)
+    assert step.kind == "poll" and step.state.phone_requested == "+79991234567"
+
+
+async def test_steps_wake_on_a_shared_grid_of_ticks(settings):
+    from auth4app.poller import _on_tick
+
+    settings.AUTH4APP_POLL_INTERVAL = 1.0  # tick 50 ms
+    loop = asyncio.get_running_loop()
+    for asked in (0.0, 0.001, 0.013, 0.049, 0.3, 1.0):
+        now = loop.time()
+        delay = _on_tick(asked)
+        # Never earlier than asked, later by less than a tick, and on the grid shared by every watch.
+        assert asked - 1e-3 <= delay < asked + 0.05
+        ticks = (now + delay) / 0.05
+        assert abs(ticks - round(ticks)) < 1e-2
