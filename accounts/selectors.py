@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
+import asyncio
 
-from .models import LoginSession
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.utils import timezone
+
+from .models import LoginSession, User
 
 # How long "active" may be served from the shared cache. A revoke overwrites the key with
 # "revoked" at once, so this only bounds the cost of a missed cache write (Redis hiccup).
@@ -32,6 +36,119 @@ def session_is_active(session_id: str) -> bool:
         cache.add(key, state, timeout=_ACTIVE_CACHE_SECONDS)
         state = cache.get(key, state)
     return state == "active"
+
+
+def _session_user_row(user_id, session_id: str) -> User | None:
+    if not session_id or not isinstance(session_id, str) or len(session_id) > 64:
+        return None
+    if isinstance(user_id, bool) or not isinstance(user_id, (int, str)):
+        return None
+    try:
+        return User.objects.filter(
+            pk=user_id,
+            is_active=True,
+            login_sessions__pk=session_id,
+            login_sessions__revoked_at__isnull=True,
+            login_sessions__expires_at__gt=timezone.now(),
+        ).first()
+    except (TypeError, ValueError):  # a user id of the wrong shape
+        return None
+
+
+def session_user(*, user_id, session_id: str) -> User | None:
+    """The active user of an active login session, in one database query.
+
+    The database is the truth that the shared cache only mirrors: a revoke commits there before it
+    writes "revoked" to the cache, so this is never staler than `session_is_active`. On success the
+    cache learns "active" (add, never over a "revoked"), so a socket's re-check after joining the
+    session's group (`asession_is_active`) is one cache read.
+    """
+    user = _session_user_row(user_id, session_id)
+    if user is not None:
+        cache.add(_state_key(session_id), "active", timeout=_ACTIVE_CACHE_SECONDS)
+    return user
+
+
+async def asession_user(*, user_id, session_id: str) -> User | None:
+    """`session_user` for the WebSocket handshake: the query in the database thread, the cache
+    write on the event loop (Django's cache client would open a Redis connection per async context)."""
+    from channels.db import database_sync_to_async
+
+    client = _async_cache_client()
+    if client is None:
+        return await database_sync_to_async(session_user)(user_id=user_id, session_id=session_id)
+    user = await database_sync_to_async(_session_user_row)(user_id, session_id)
+    if user is not None:
+        backend = caches["default"]
+        await client.set(
+            backend.make_and_validate_key(_state_key(session_id)),
+            backend._cache._serializer.dumps("active"),
+            nx=True,  # add(): never over a "revoked" a concurrent revoke just wrote
+            ex=_ACTIVE_CACHE_SECONDS,
+        )
+    return user
+
+
+def sessions_active(session_ids: list[str]) -> set[str]:
+    """Which of many sessions are active: one cache read for all, one database query for the misses.
+
+    The periodic re-check of every socket of a process (accounts.ws) asks this once per round.
+    """
+    ids = [sid for sid in set(session_ids) if sid and isinstance(sid, str) and len(sid) <= 64]
+    if not ids:
+        return set()
+    states = cache.get_many([_state_key(sid) for sid in ids])
+    active = {sid for sid in ids if states.get(_state_key(sid)) == "active"}
+    missing = [sid for sid in ids if _state_key(sid) not in states]
+    for start in range(0, len(missing), 1000):
+        active.update(LoginSession.objects.active().filter(pk__in=missing[start : start + 1000]).values_list("pk", flat=True))
+    return active
+
+
+_async_clients: dict = {}
+
+
+def _async_cache_client():
+    """A redis.asyncio client on the cache's Redis for the running loop, or None when the cache is
+    not Redis (embedded mode). Keys and values go through the cache's own key function and
+    serializer, so both clients read each other's entries.
+
+    Why not Django's cache from async code: its backend instance is per async context, so every
+    socket's first cache call built a new pool and a new Redis connection (handshake included)."""
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        return None
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        import redis.asyncio as aioredis
+
+        for old in [lp for lp in _async_clients if lp.is_closed()]:
+            del _async_clients[old]
+        location = settings.CACHES["default"]["LOCATION"]
+        pool = aioredis.BlockingConnectionPool.from_url(
+            location if isinstance(location, str) else location[0],
+            max_connections=100, timeout=10, socket_timeout=5, socket_connect_timeout=5,
+        )
+        client = _async_clients[loop] = aioredis.Redis(connection_pool=pool)
+    return client
+
+
+async def asession_is_active(session_id: str) -> bool:
+    """`session_is_active` for async code: a cached state is read on the event loop (no thread
+    hop); a miss is decided by the database through `session_is_active`."""
+    from channels.db import database_sync_to_async
+
+    if not session_id or not isinstance(session_id, str) or len(session_id) > 64:
+        return False
+    client = _async_cache_client()
+    if client is not None:
+        backend = caches["default"]
+        raw = await client.get(backend.make_and_validate_key(_state_key(session_id)))
+        if raw is not None:
+            return backend._cache._serializer.loads(raw) == "active"
+    return await database_sync_to_async(session_is_active)(session_id)
 
 
 def sessions_active_for_user(*, user) -> list[LoginSession]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import weakref
 import secrets
 from urllib.parse import parse_qs
 
@@ -14,10 +14,10 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 from . import selectors
-from .models import User
 from .services import SESSION_REVOKED_EVENT, session_group
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,19 @@ def ws_ticket_issue(*, user_id: int, session_id: str) -> str:
 
 
 def ws_ticket_redeem(ticket: str) -> dict | None:
-    """One use only: of concurrent redeemers, only the one whose delete removed the key wins."""
+    """One use only: of concurrent redeemers, only the one whose delete removed the key wins.
+
+    On Redis that is one GETDEL (atomic: read and delete in one round trip); other caches read,
+    then delete, and only the redeemer whose delete removed the key gets the claims.
+    """
     if not ticket or len(ticket) > 128:
         return None
     key = _ticket_key(ticket)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        raw = backend._cache.get_client(full_key, write=True).getdel(full_key)
+        return None if raw is None else backend._cache._serializer.loads(raw)
     data = cache.get(key)
     if data is None or not cache.delete(key):
         return None
@@ -61,16 +70,28 @@ def _from_access_token(raw: str) -> dict | None:
     return {"user_id": token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), "sid": sid}
 
 
-@database_sync_to_async
-def _resolve(query: dict[str, list[str]]):
+async def aws_ticket_redeem(ticket: str) -> dict | None:
+    """`ws_ticket_redeem` on the event loop: one GETDEL, no thread hop (on Redis)."""
+    if not ticket or len(ticket) > 128:
+        return None
+    client = selectors._async_cache_client()
+    if client is None:
+        return await database_sync_to_async(ws_ticket_redeem)(ticket)
+    backend = caches["default"]
+    raw = await client.getdel(backend.make_and_validate_key(_ticket_key(ticket)))
+    return None if raw is None else backend._cache._serializer.loads(raw)
+
+
+async def _resolve(query: dict[str, list[str]]):
     claims = None
     if "ticket" in query:
-        claims = ws_ticket_redeem(query["ticket"][0])
+        claims = await aws_ticket_redeem(query["ticket"][0])
     elif "token" in query:
         claims = _from_access_token(query["token"][0])
-    if not claims or not selectors.session_is_active(claims["sid"]):
+    if not claims:
         return AnonymousUser(), None
-    user = User.objects.filter(pk=claims["user_id"], is_active=True).first()
+    # One query decides both: the session is active and its user is active.
+    user = await selectors.asession_user(user_id=claims["user_id"], session_id=claims["sid"])
     if user is None:
         return AnonymousUser(), None
     return user, claims["sid"]
@@ -89,6 +110,73 @@ class TicketAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+class SessionSweep:
+    """The periodic re-check of every bound socket of one process (and event loop), in one task.
+
+    Every SESSION_SOCKET_RECHECK_SECONDS it asks `selectors.sessions_active` about all the sessions
+    its sockets belong to at once (one cache read, one query for the misses) and closes the sockets
+    of the ended ones with 4401. One task per process instead of one per socket: an idle socket
+    costs no timer, no task and no query of its own. Sockets are held weakly, so a consumer that
+    ends without a disconnect (cancelled by the server) drops out by itself.
+    """
+
+    def __init__(self):
+        self.sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # consumer -> session id
+        self.task: asyncio.Task | None = None
+
+    def add(self, consumer, session_id: str) -> None:
+        self.sockets[consumer] = session_id
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, consumer) -> None:
+        self.sockets.pop(consumer, None)
+        if not self.sockets and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def sweep(self) -> int:
+        """One round: close the sockets whose session ended; returns how many were closed."""
+        bound = list(self.sockets.items())
+        if not bound:
+            return 0
+        active = await database_sync_to_async(selectors.sessions_active)([sid for _, sid in bound])
+        closed = 0
+        for consumer, sid in bound:
+            if sid not in active and self.sockets.get(consumer) == sid:
+                self.discard(consumer)
+                try:
+                    await consumer.session_revoked({"type": SESSION_REVOKED_EVENT, "session": sid, "reason": "recheck"})
+                except Exception:
+                    logger.warning("closing a socket of an ended session failed", exc_info=True)
+                closed += 1
+        return closed
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(settings.SESSION_SOCKET_RECHECK_SECONDS)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a cache/database hiccup: try again next round rather than kill sockets
+                logger.warning("session re-check of the sockets failed", exc_info=True)
+
+
+_sweeps: dict[asyncio.AbstractEventLoop, SessionSweep] = {}
+
+
+def session_sweep() -> SessionSweep:
+    """The SessionSweep of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _sweeps.get(loop)
+    if found is None:
+        for old in [lp for lp in _sweeps if lp.is_closed()]:
+            del _sweeps[old]
+        found = _sweeps[loop] = SessionSweep()
+    return found
+
+
 class SessionBoundConsumerMixin:
     """For async consumers of logged-in users: a socket that ends with its login session.
 
@@ -96,13 +184,12 @@ class SessionBoundConsumerMixin:
     active session: close with 4401 then) and `await self.unbind_session()` in `disconnect()`.
     When the session is revoked anywhere, the `session.revoked` event reaches
     `session_revoked()`, which closes the socket with 4401. Because the channel layer may drop
-    an event (Redis reconnect), each bound socket also re-checks its session every
-    SESSION_SOCKET_RECHECK_SECONDS as a safety net. Override `session_revoked` to send a frame
-    first, but keep closing with 4401.
+    an event (Redis reconnect), the process's `SessionSweep` also re-checks the sessions of all
+    its bound sockets every SESSION_SOCKET_RECHECK_SECONDS as a safety net. Override
+    `session_revoked` to send a frame first, but keep closing with 4401.
     """
 
     session_id: str | None = None
-    _session_watch: asyncio.Task | None = None
 
     async def bind_session(self) -> bool:
         user = self.scope.get("user")
@@ -112,49 +199,26 @@ class SessionBoundConsumerMixin:
         await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         # Re-check after joining: a revoke whose event went out between the middleware's check and
         # group_add is not missed, because the revoke writes the shared cache before publishing.
-        if not await database_sync_to_async(selectors.session_is_active)(self.session_id):
+        # (The middleware's check left "active" in the cache, so this is one read on the loop.)
+        if not await selectors.asession_is_active(self.session_id):
             await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
             return False
-        self._stop_session_watch()
-        self._session_watch = asyncio.ensure_future(self._watch_session(asyncio.current_task()))
+        session_sweep().add(self, self.session_id)
         return True
 
     async def unbind_session(self) -> None:
-        self._stop_session_watch()
+        session_sweep().discard(self)
         if self.session_id:
             await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
 
     async def session_revoked(self, event):
-        self._stop_session_watch()
+        session_sweep().discard(self)
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def websocket_disconnect(self, message):
-        # However the consumer's disconnect() is written, the watcher never outlives the socket.
-        self._stop_session_watch()
+        # However the consumer's disconnect() is written, the socket leaves the re-check.
+        session_sweep().discard(self)
         await super().websocket_disconnect(message)
-
-    def _stop_session_watch(self) -> None:
-        task, self._session_watch = self._session_watch, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    async def _watch_session(self, owner: asyncio.Task | None) -> None:
-        interval = settings.SESSION_SOCKET_RECHECK_SECONDS
-        # Spread the first check so sockets opened together do not re-check together.
-        delay = interval * random.uniform(0.5, 1.0)
-        while True:
-            await asyncio.sleep(delay)
-            delay = interval
-            if owner is not None and owner.done():
-                return  # the consumer ended without a disconnect (cancelled by the server)
-            try:
-                active = await database_sync_to_async(selectors.session_is_active)(self.session_id)
-            except Exception:  # a cache/database hiccup: try again next round rather than kill the socket
-                logger.warning("session re-check failed for a socket", exc_info=True)
-                continue
-            if not active:
-                await self.session_revoked({"type": SESSION_REVOKED_EVENT, "session": self.session_id, "reason": "recheck"})
-                return
 
 
 assert SESSION_REVOKED_EVENT.replace(".", "_") == "session_revoked"

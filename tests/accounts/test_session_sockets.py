@@ -10,7 +10,13 @@ from django.core.cache import cache
 
 from accounts import services
 from accounts.models import LoginSession
-from accounts.ws import CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin, TicketAuthMiddleware, ws_ticket_issue
+from accounts.ws import (
+    CLOSE_UNAUTHENTICATED,
+    SessionBoundConsumerMixin,
+    TicketAuthMiddleware,
+    session_sweep,
+    ws_ticket_issue,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,16 +130,48 @@ async def test_recheck_closes_a_socket_whose_revoke_event_was_lost(logged_in, se
         await socket.disconnect()
 
 
-async def test_session_watch_stops_with_the_socket(logged_in, settings):
+async def test_session_recheck_is_one_task_per_process_not_per_socket(logged_in, settings):
     settings.SESSION_SOCKET_RECHECK_SECONDS = 0.1
-    result = await logged_in()
-    before = {t for t in asyncio.all_tasks() if "_watch_session" in repr(t.get_coro())}
-    socket = await open_socket(result)
-    watchers = {t for t in asyncio.all_tasks() if "_watch_session" in repr(t.get_coro())} - before
-    assert len(watchers) == 1
-    await socket.disconnect()
+    first, second = await logged_in(), await logged_in()
+    before = set(asyncio.all_tasks())
+    sockets = [await open_socket(first), await open_socket(first), await open_socket(second)]
+    try:
+        sweep = session_sweep()
+        assert len(sweep.sockets) == 3
+        assert sweep.task is not None and not sweep.task.done()
+        # Besides each consumer's own task (and the communicator's), the only new task is the sweep.
+        extra = {t for t in asyncio.all_tasks() - before if "sweep" in repr(t.get_coro()).lower() or "watch" in repr(t.get_coro()).lower()}
+        assert extra == {sweep.task}
+        await asyncio.sleep(0.25)  # rounds over active sessions close nothing
+        for sock in sockets:
+            await sock.send_to(text_data="still")
+            assert await sock.receive_from() == "still"
+    finally:
+        for sock in sockets:
+            await sock.disconnect()
     await asyncio.sleep(0.05)
-    assert all(t.done() for t in watchers)
+    assert len(session_sweep().sockets) == 0
+    assert sweep.task is None
+
+
+async def test_one_recheck_round_closes_only_the_ended_sessions_sockets(logged_in, settings):
+    settings.SESSION_SOCKET_RECHECK_SECONDS = 3600  # the round is run by hand below
+    ended, kept = await logged_in(), await logged_in()
+    ended_sockets = [await open_socket(ended), await open_socket(ended)]
+    kept_socket = await open_socket(kept)
+    try:
+        await database_sync_to_async(
+            lambda: LoginSession.objects.filter(pk=ended.session.pk).update(revoked_at=ended.session.created_at)
+        )()
+        await database_sync_to_async(cache.delete)(services.session_state_key(ended.session.id))  # a cold cache: the database decides
+        assert await session_sweep().sweep() == 2
+        for sock in ended_sockets:
+            await assert_closed_with(sock, 4401)
+        await kept_socket.send_to(text_data="ping")
+        assert await kept_socket.receive_from() == "ping"
+    finally:
+        for sock in [*ended_sockets, kept_socket]:
+            await sock.disconnect()
 
 
 async def test_access_token_in_the_query_works_until_its_session_is_revoked(logged_in):
