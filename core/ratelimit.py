@@ -131,12 +131,17 @@ class Gate:
     verdict: Verdict  # the refusing budget's verdict, or an allowed one
 
 
-def _redis_client():
-    """A redis-py client on the default cache's connection pool, or None if the cache is not Redis.
+_clients: dict[tuple, object] = {}
 
-    Kept on the cache's client object: Django's RedisCache builds a new `redis.Redis` for every
-    command, and building one (its table of ~170 response callbacks) costs more CPU than the
-    command itself. The client is thread-safe; the pool is the cache's own.
+
+def _redis_client():
+    """A redis-py client for the default cache's Redis, shared by every thread of the process,
+    or None if the cache is not Redis.
+
+    Why not the cache's own: Django keeps one cache object per request context, each with its own
+    connection pool, so under ASGI every request built a new `redis.Redis` per command (its table of
+    ~170 response callbacks costs more CPU than the command) and opened a new TCP connection to Redis.
+    This client (thread-safe, one pool of the cache's OPTIONS per process) is built once.
     """
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
@@ -144,12 +149,12 @@ def _redis_client():
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None
-    holder = backend._cache  # RedisCacheClient, one per backend instance
-    client = getattr(holder, "_hotline_client", None)
+    identity = (tuple(backend._servers), repr(sorted(backend._options.items())))
+    client = _clients.get(identity)
     if client is None:
-        client = holder.get_client(write=True)
+        client = backend._class(backend._servers, **backend._options).get_client(write=True)
         client._hotline_scripts = {}
-        holder._hotline_client = client
+        client = _clients.setdefault(identity, client)  # a racing thread's client wins; same pool kind
     return client
 
 
