@@ -11,6 +11,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
@@ -42,6 +43,19 @@ def _dumps(body: dict) -> str:
 
 class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     """Frames in and out are JSON text; see docs/websocket.md."""
+
+    async def dispatch(self, message):
+        # Channels 4.2+ runs close_old_connections() in the database thread before EVERY handler,
+        # channel-layer events included: one thread hop per delivered message per socket, all
+        # queued on the one database thread (a 1,000-member fan-out was 1,000 hops). Every ORM
+        # call here goes through database_sync_to_async, which already does that cleanup around
+        # itself, so only the handshake and the disconnect keep it.
+        if message["type"] in ("websocket.connect", "websocket.disconnect"):
+            return await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.user = self.scope.get("user")

@@ -36,3 +36,31 @@ async def test_subscribe_send_and_receive(chat_socket, pair):
     assert ack["message"]["text"] == "hi" and ack["message"]["sender"]["id"] == alice.pk
     new = await b.recv_type("message.new")
     assert new["message"] == ack["message"]
+
+
+async def test_deliveries_take_no_database_thread_hop(chat_socket, pair, monkeypatch):
+    """Channels' dispatch would run close_old_connections() in the database thread before every
+    event; the chat consumer skips it for everything but the handshake and the disconnect."""
+    import channels.consumer
+
+    alice, bob, room = pair
+    a = await chat_socket(alice)
+    b = await chat_socket(bob)
+    for sock in (a, b):
+        await sock.send({"type": "subscribe", "room": room.pk})
+        await sock.recv_type("presence.state")
+    hops = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counting():
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    for n in range(3):
+        await a.send({"type": "message.send", "room": room.pk, "text": f"m{n}", "client_id": f"c{n}"})
+        await a.recv_type("message.ack")
+        assert (await b.recv_type("message.new"))["message"]["text"] == f"m{n}"
+    await b.send({"type": "ping"})
+    assert await b.recv_type("pong") == {"type": "pong"}
+    assert hops == []
