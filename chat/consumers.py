@@ -162,27 +162,32 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         after = frame.get("after")
         if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
             raise ChatError("bad_frame", "after must be a message id.")
-        await self._check_member(room)
         # Join the group before reading the database: anything committed after the read arrives
-        # live (queued until this handler returns), anything before it is in the replay.
+        # live (queued until this handler returns), anything before it is in the replay. Joining
+        # before the membership check is safe: events of a room this socket has not subscribed
+        # are dropped by _deliver, and a non-member leaves the group again below.
         await self.channel_layer.group_add(services.room_group(room), self.channel_name)
-        if after is None:
-            last_id = await database_sync_to_async(selectors.last_message_id)(room_id=room)
-        else:
-            last_id = after
-            while True:
-                batch = await database_sync_to_async(selectors.messages_after)(
-                    room_id=room, after_id=last_id, limit=REPLAY_CHUNK
-                )
-                for message in batch:
-                    await self._send({"type": "message.new", "message": message})
-                if batch:
-                    last_id = batch[-1]["id"]
-                if len(batch) < REPLAY_CHUNK:
-                    break
+        # Membership, the replay's first chunk (or the last id) and the member list: one trip.
+        snapshot = await database_sync_to_async(selectors.subscribe_snapshot)(
+            user_id=self.user.pk, room_id=room, after_id=after, limit=REPLAY_CHUNK
+        )
+        if snapshot is None:
+            if room not in self.subscriptions:  # (a subscribed socket hears its removal as an event)
+                await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+            raise errors.not_found()
+        last_id, batch, members = snapshot
+        while True:
+            for message in batch:
+                await self._send({"type": "message.new", "message": message})
+            if len(batch) < REPLAY_CHUNK:
+                break
+            batch = await database_sync_to_async(selectors.messages_after)(
+                room_id=room, after_id=last_id, limit=REPLAY_CHUNK
+            )
+            if batch:
+                last_id = batch[-1]["id"]
         self.subscriptions[room] = max(last_id, self.subscriptions.get(room, 0))
         await self._send({"type": "subscribed", "room": room, "last_id": last_id})
-        members = await database_sync_to_async(selectors.member_ids)(room_id=room)
         online = await presence.store().online(members, presence.now())
         await self._send({"type": "presence.state", "room": room, "online": online})
 

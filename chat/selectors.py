@@ -27,6 +27,20 @@ def member_ids(*, room_id: int) -> list[int]:
     return list(Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True))
 
 
+def subscribe_snapshot(*, user_id: int, room_id: int, after_id: int | None, limit: int) -> tuple[int, list[dict], list[int]] | None:
+    """What a subscribe reads, in one trip to the database thread: None when the user is not a
+    member; else (last id, replay batch, member ids). Without `after_id` the batch is empty and the
+    last id is the room's newest message; with it, up to `limit` messages after it."""
+    if not is_member(user_id=user_id, room_id=room_id):
+        return None
+    if after_id is None:
+        last_id, batch = last_message_id(room_id=room_id), []
+    else:
+        batch = messages_after(room_id=room_id, after_id=after_id, limit=limit)
+        last_id = batch[-1]["id"] if batch else after_id
+    return last_id, batch, member_ids(room_id=room_id)
+
+
 def messages_after(*, room_id: int, after_id: int, limit: int) -> list[dict]:
     """Up to `limit` messages of the room with id > after_id, oldest first (the replay on resume)."""
     rows = Message.objects.filter(room_id=room_id, id__gt=after_id).select_related("sender").order_by("id")[:limit]
@@ -119,4 +133,5 @@ __all__ = [
     "room_for_member",
     "room_ids_of_user",
     "rooms_for_user",
+    "subscribe_snapshot",
 ]

@@ -64,3 +64,38 @@ async def test_deliveries_take_no_database_thread_hop(chat_socket, pair, monkeyp
     await b.send({"type": "ping"})
     assert await b.recv_type("pong") == {"type": "pong"}
     assert hops == []
+
+
+async def test_replay_spans_several_chunks(chat_socket, pair, monkeypatch):
+    from chat import consumers
+
+    monkeypatch.setattr(consumers, "REPLAY_CHUNK", 2)
+    alice, bob, room = pair
+    sent = []
+    for n in range(5):
+        payload, _ = await database_sync_to_async(services.message_send)(user=alice, room_id=room.pk, text=f"t{n}")
+        sent.append(payload["id"])
+    b = await chat_socket(bob)
+    await b.send({"type": "subscribe", "room": room.pk, "after": sent[0]})
+    replayed = [(await b.recv_type("message.new"))["message"]["id"] for _ in range(4)]
+    assert replayed == sent[1:]
+    assert await b.recv_type("subscribed") == {"type": "subscribed", "room": room.pk, "last_id": sent[-1]}
+    await b.send({"type": "subscribe", "room": room.pk, "after": sent[-1]})
+    assert await b.recv_type("subscribed") == {"type": "subscribed", "room": room.pk, "last_id": sent[-1]}
+
+
+async def test_a_refused_subscribe_leaves_the_room_group(chat_socket, pair, user_factory):
+    alice, _bob, room = pair
+    stranger = await database_sync_to_async(user_factory)()
+    s = await chat_socket(stranger)
+    await s.send({"type": "subscribe", "room": room.pk})
+    assert (await s.recv_type("error"))["code"] == "not_found"
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    local = layer._get_layer() if hasattr(layer, "_get_layer") else layer
+    group = services.room_group(room.pk)
+    names = [name for name in local.groups if name.endswith(group)]
+    assert all(not local.groups[name] for name in names)  # nobody of this process is in the room's group
+    await database_sync_to_async(services.message_send)(user=alice, room_id=room.pk, text="private")
+    assert await s.silent()
