@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.http.cookie import parse_cookie
 
 from core.net import scope_header
@@ -26,6 +27,15 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     code_id: str | None = None
     group: str | None = None
     finished = False
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every message, a hop to the one
+        # thread that also runs Django's sync middleware. This consumer never touches the
+        # database (the login lives in the store), so its connect, push and close skip it.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.code_id = self.scope["url_route"]["kwargs"]["code_id"]

@@ -212,6 +212,30 @@ async def test_socket_pushes_pending_then_confirmed_then_closes(sim, poller):
     assert await _status(client, body["code_id"], "confirmed")
 
 
+async def test_socket_never_waits_for_the_database_thread(sim, poller, monkeypatch):
+    # Channels would hop to the sync thread (shared with Django's middleware) before every message
+    # to close stale database connections; this consumer uses no database, so it must not.
+    import channels.consumer
+
+    hops = []
+
+    async def counted():
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    client = AsyncClient()
+    body = (await start(client)).json()
+    socket = await open_socket(body["code_id"], headers=cookie_header(client))
+    try:
+        assert (await socket.receive_json_from(timeout=2))["status"] == "pending"
+        sim.core.confirm(body["code_id"])
+        assert (await socket.receive_json_from(timeout=2))["status"] == "confirmed"
+        assert (await socket.receive_output(timeout=1))["code"] == 1000
+    finally:
+        await socket.disconnect()
+    assert hops == []
+
+
 async def test_socket_with_login_token_and_after_the_fact(sim, poller):
     client = AsyncClient()
     body = (await start(client)).json()
