@@ -6,6 +6,7 @@ field and close code) is in docs/websocket.md; the reasons behind it in docs/rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -205,10 +206,15 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         text = frame.get("text")
         if not isinstance(text, str):
             raise ChatError("bad_frame", "text must be a string.")
-        message, _created = await database_sync_to_async(services.message_send)(
+        # Stored and committed in the database thread; published here on the loop (persist, then
+        # publish), so the database thread does not wait on Redis. Shielded: a socket closing
+        # meanwhile does not keep a committed message from its room.
+        stored = await database_sync_to_async(services.message_store)(
             user=self.user, room_id=room, text=text, client_id=client_id
         )
-        await self._send({"type": "message.ack", "client_id": client_id, "message": message})
+        if stored.event is not None:
+            await asyncio.shield(self.channel_layer.group_send(stored.group, stored.event))
+        await self._send({"type": "message.ack", "client_id": client_id, "message": stored.payload})
 
     async def on_typing(self, frame: dict) -> None:
         room = _room_id(frame)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 
 from accounts.models import User
 from core.phone import parse_mobile_number
@@ -52,6 +54,65 @@ def _frame(body: dict) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class MessageStored:
+    payload: dict  # the message as the API and frames show it
+    created: bool  # False: an idempotent retry of a stored client_id
+    group: str  # the room's group
+    event: dict | None  # the channel-layer event to publish once committed (None for a retry)
+
+
+def message_store(*, user: User, room_id: int, text: str, client_id: str | None = None) -> MessageStored:
+    """Validate, rate limit and persist a message from a member, in its own transaction, and hand
+    back the `message.new` event instead of publishing it: the caller publishes it after this
+    returns (committed). The socket does so on its event loop, so the database thread never waits
+    on Redis. Must not run inside an outer transaction (it would publish uncommitted data).
+
+    Raises ChatError like `message_send`.
+    """
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("message_store commits by itself; inside a transaction use message_send.")
+    with transaction.atomic():
+        return _message_store(user=user, room_id=room_id, text=text, client_id=client_id)
+
+
+def _message_store(*, user: User, room_id: int, text: str, client_id: str | None) -> MessageStored:
+    # Runs inside the caller's transaction.
+    if not isinstance(text, str) or not text.strip():
+        raise errors.invalid("Text must be a non-empty string.")
+    if len(text) > settings.CHAT_MAX_TEXT_LENGTH:
+        raise errors.too_long(settings.CHAT_MAX_TEXT_LENGTH)
+    if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH):
+        raise errors.invalid(f"client_id must be a string of 1 to {CLIENT_ID_MAX_LENGTH} characters.")
+    # Locking the room row (with the membership check in the same query) makes one room's
+    # messages commit in id order, so a replay "after LAST_ID" can never skip a message whose
+    # smaller id committed late. It also serialises two retries of one client_id, whose
+    # earlier message the same query looks up (one round trip, not two).
+    rooms = Room.objects.select_for_update(of=("self",)).filter(pk=room_id, memberships__user_id=user.id)
+    if client_id is not None:
+        rooms = rooms.annotate(
+            retried=Subquery(
+                Message.objects.filter(room_id=OuterRef("pk"), sender_id=user.id, client_id=client_id).values("id")[:1]
+            )
+        )
+        row = rooms.values_list("id", "retried").first()
+    else:
+        found = rooms.values_list("id", flat=True).first()
+        row = None if found is None else (found, None)
+    if row is None:
+        raise errors.not_found()
+    if row[1] is not None:
+        return MessageStored(message_payload(Message.objects.get(pk=row[1]), user), False, room_group(room_id), None)
+    wait = limits.send_slot(user.id)
+    if wait:
+        raise errors.rate_limited(wait)
+    message = Message.objects.create(room_id=room_id, sender=user, text=text, client_id=client_id)
+    payload = message_payload(message, user)
+    event = {"type": "chat.message", "room": room_id, "id": message.id,
+             "frame": _frame({"type": "message.new", "message": payload})}
+    return MessageStored(payload, True, room_group(room_id), event)
+
+
 def message_send(*, user: User, room_id: int, text: str, client_id: str | None = None) -> tuple[dict, bool]:
     """Persist a message from a member and publish `message.new` to the room after commit.
 
@@ -59,39 +120,11 @@ def message_send(*, user: User, room_id: int, text: str, client_id: str | None =
     returns the stored message with created=False and publishes nothing again (an idempotent retry).
     Raises ChatError: invalid, too_long, not_found (not a member), rate_limited.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise errors.invalid("Text must be a non-empty string.")
-    if len(text) > settings.CHAT_MAX_TEXT_LENGTH:
-        raise errors.too_long(settings.CHAT_MAX_TEXT_LENGTH)
-    if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH):
-        raise errors.invalid(f"client_id must be a string of 1 to {CLIENT_ID_MAX_LENGTH} characters.")
     with transaction.atomic():
-        # Locking the room row (with the membership check in the same query) makes one room's
-        # messages commit in id order, so a replay "after LAST_ID" can never skip a message whose
-        # smaller id committed late. It also serialises two retries of one client_id.
-        room = (
-            Room.objects.select_for_update(of=("self",))
-            .filter(pk=room_id, memberships__user_id=user.id)
-            .values_list("id", flat=True)
-            .first()
-        )
-        if room is None:
-            raise errors.not_found()
-        if client_id is not None:
-            existing = Message.objects.filter(room_id=room_id, sender_id=user.id, client_id=client_id).first()
-            if existing is not None:
-                return message_payload(existing, user), False
-        wait = limits.send_slot(user.id)
-        if wait:
-            raise errors.rate_limited(wait)
-        message = Message.objects.create(room_id=room_id, sender=user, text=text, client_id=client_id)
-        payload = message_payload(message, user)
-        send_on_commit(
-            room_group(room_id),
-            {"type": "chat.message", "room": room_id, "id": message.id,
-             "frame": _frame({"type": "message.new", "message": payload})},
-        )
-    return payload, True
+        stored = _message_store(user=user, room_id=room_id, text=text, client_id=client_id)
+        if stored.event is not None:
+            send_on_commit(stored.group, stored.event)
+    return stored.payload, stored.created
 
 
 def _resolve_user(*, user_id=None, mobile_number=None) -> User:
