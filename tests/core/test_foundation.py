@@ -97,7 +97,7 @@ def test_redis_url_selects_redis_layer_cache_and_broker():
         "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.CACHES['default']['BACKEND'], s.CELERY_BROKER_URL)"
     )
     out = _run_python(code, DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3").stdout.split()
-    assert out == ["channels_redis.pubsub.RedisPubSubChannelLayer", "django.core.cache.backends.redis.RedisCache", "redis://127.0.0.1:6379/3"]
+    assert out == ["channels_redis.pubsub.RedisPubSubChannelLayer", "core.cache.ProcessWideRedisCache", "redis://127.0.0.1:6379/3"]
     out = _run_python(code, DEBUG="1", REDIS_URL="").stdout.split()
     assert out[0] == "channels.layers.InMemoryChannelLayer" and out[1].endswith("LocMemCache")
 
@@ -106,7 +106,7 @@ def test_only_settings_reads_the_environment():
     offenders = []
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "tests", "bench", "scripts"} or rel.as_posix() in {"config/settings.py", "manage.py", "config/asgi.py", "config/celery.py"}:
+        if rel.parts[0] in {".venv", "tests", "bench", "scripts", "var", "staticfiles"} or rel.as_posix() in {"config/settings.py", "manage.py", "config/asgi.py", "config/celery.py"}:
             continue
         text = path.read_text()
         if "os.environ" in text or "os.getenv" in text:
