@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http.cookie import parse_cookie
 
 from core.net import scope_header
 
+from . import push
 from .errors import LoginError
 from .poller import get_poller
 from .selectors import login_get_bound, status_frame
-from .services import BROWSER_COOKIE, login_group
+from .services import BROWSER_COOKIE
 from .store import PENDING
 
 CLOSE_NORMAL = 1000
@@ -25,7 +26,9 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     login (cookie or `?login_token=`) is accepted and closed with 4403, so it sees why."""
 
     code_id: str | None = None
-    group: str | None = None
+    attached = False  # listening through this process's poller
+    opened = False  # the first (pending) frame is out
+    held: dict | None = None  # a terminal frame that came before the first one was out
     finished = False
 
     async def dispatch(self, message):
@@ -48,38 +51,41 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=4000 + exc.status)
             return
-        # Join before reading the state, so a result published in between is not missed.
-        self.group = login_group(self.code_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Listen before reading the state, so a result published in between is not missed; a
+        # frame that arrives before our first one is held until it has been sent.
+        get_poller().attach(self.code_id, self)
+        self.attached = True
+        await push.ready()
         try:
             state = await login_get_bound(code_id=self.code_id, login_token=login_token, browser_key=browser_key)
         except LoginError:  # purged in between
-            await self.deliver({"type": "auth.status", "status": "expired"})
-            return
-        first = status_frame(state) if state.status == PENDING else {"type": "auth.status", "status": PENDING, "expires_in": 0}
+            state = None
+        first = status_frame(state) if state and state.status == PENDING else {"type": "auth.status", "status": PENDING, "expires_in": 0}
         await self.send_json(first)
-        if state.status != PENDING:
-            await self.deliver(status_frame(state))
-            return
-        get_poller().attach(self.code_id, self)
+        self.opened = True
+        if state is None:
+            self.held = self.held or {"type": "auth.status", "status": "expired"}
+        elif state.status != PENDING:
+            self.held = self.held or status_frame(state)
+        if self.held is not None:
+            await self.deliver(self.held)
 
     async def deliver(self, frame: dict) -> None:
-        """Send the terminal frame once and close (called by the group event and by the poller)."""
+        """Send the terminal frame once and close (called by the push subscriber and the poller)."""
         if self.finished:
+            return
+        if not self.opened:  # our pending frame is not out yet
+            self.held = self.held or frame
             return
         self.finished = True
         await self.send_json(frame)
         await self.close(code=CLOSE_NORMAL)
-
-    async def auth_status(self, event):
-        await self.deliver(event["frame"])
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Anything clients send is answered with an error frame, never a crash on bad JSON.
         await self.send_json({"type": "error", "code": "unexpected_frame", "detail": "This socket only sends."})
 
     async def disconnect(self, code):
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.attached:
             get_poller().detach(self.code_id, self)

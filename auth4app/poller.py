@@ -23,7 +23,7 @@ from django.conf import settings
 
 from core import clock
 
-from . import services, upstream
+from . import push, services, upstream
 from .store import get_store
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class Poller:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.watches.clear()
         await upstream.aclose()
+        await push.aclose()
 
 
 _pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,8 +1,8 @@
 """Writes of the auth4app flow: start a login, poll upstream once, finish it, complete it.
 
 Every status change is a compare-and-set in the shared store; whoever wins it publishes the
-terminal frame to the login's channel-layer group, so every subscribed socket on every process
-hears it once. See docs/auth4app.md.
+terminal frame on the store's push channel (auth4app/push.py), so every socket on the login on
+every process hears it once. See docs/auth4app.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -35,11 +34,6 @@ BROWSER_COOKIE = "hotline_auth4app"
 CONFIRMED_GRACE_SECONDS = 120
 # Longest wait between retries of a failing upstream.
 MAX_BACKOFF_SECONDS = 8.0
-
-
-def login_group(code_id: str) -> str:
-    """The channel-layer group of one login's sockets."""
-    return f"auth4app.{code_id}"
 
 
 @dataclass(frozen=True)
@@ -126,11 +120,8 @@ def _watch(code_id: str) -> None:
 
 
 async def _publish(code_id: str, frame: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        await layer.group_send(login_group(code_id), {"type": "auth.status", "frame": frame})
+        await get_store().publish(code_id, frame)
     except Exception:  # the pollers of processes with sockets re-read the state every interval
         logger.exception("auth4app publish for %s failed", code_id)
 

@@ -241,6 +241,8 @@ class RedisLoginStore:
     def __init__(self, url: str, prefix: str):
         self.url = url
         self.prefix = f"{prefix}:auth4app"
+        # The one pub/sub channel every process listens on for terminal frames (auth4app/push.py).
+        self.push_channel = f"{self.prefix}:push"
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def state_key(self, code_id: str) -> str:
@@ -301,6 +303,12 @@ class RedisLoginStore:
         if kind == "poll":
             return Step(kind, state=LoginState.from_hash(code_id, json.loads(reply[1])))
         return Step(kind)
+
+    async def publish(self, code_id: str, frame: dict) -> None:
+        """Send a terminal frame to the sockets on `code_id` of every process."""
+        from .push import encode
+
+        await self._batcher().call("PUBLISH", self.push_channel, encode(code_id, frame))
 
     async def lease_holder(self, code_id: str) -> str | None:
         value = await self._batcher().call("GET", self.lease_key(code_id))
@@ -383,6 +391,11 @@ class MemoryLoginStore:
             return Step("wait", wait=due - now)
         data["polled_at"] = repr(float(now))
         return Step("poll", state=LoginState.from_hash(code_id, dict(data)))
+
+    async def publish(self, code_id: str, frame: dict) -> None:
+        from .push import deliver_here
+
+        deliver_here(code_id, frame)
 
     async def lease_holder(self, code_id: str) -> str | None:
         holder = self.leases.get(code_id)

@@ -294,3 +294,27 @@ async def test_many_result_requests_cost_no_extra_upstream_calls(sim, poller, se
     calls = sim.core.storage.get_stats().get("code/result", 0)
     # One call per started interval at most (the first is one interval after the start).
     assert calls <= int(elapsed / 0.5) + 1, (calls, elapsed)
+
+
+async def test_a_frame_pushed_while_the_socket_connects_comes_after_pending(sim, poller, monkeypatch):
+    # The socket listens before it reads the state; a push landing in between is held until the
+    # pending frame is out, so the client still sees pending, then exactly one terminal frame.
+    from auth4app import push
+
+    client = AsyncClient()
+    body = (await start(client)).json()
+    original = push.ready
+
+    async def ready_with_a_push_in_between():
+        await original()
+        push.deliver_here(body["code_id"], {"type": "auth.status", "status": "error", "detail": "x"})
+        await asyncio.sleep(0.05)  # let the delivery run before the consumer sends its first frame
+
+    monkeypatch.setattr(push, "ready", ready_with_a_push_in_between)
+    socket = await open_socket(body["code_id"], headers=cookie_header(client))
+    try:
+        assert (await socket.receive_json_from(timeout=2))["status"] == "pending"
+        assert await socket.receive_json_from(timeout=2) == {"type": "auth.status", "status": "error", "detail": "x"}
+        assert (await socket.receive_output(timeout=1))["code"] == 1000
+    finally:
+        await socket.disconnect()

@@ -1,0 +1,121 @@
+"""Terminal frames to the sockets of every process: one Redis pub/sub channel for all logins.
+
+Each web process subscribes once (per event loop) to `<prefix>:auth4app:push`; whoever wins a
+login's terminal transition publishes `[code_id, frame]` there (pipelined with the store's other
+commands), and each process hands the frame to its own sockets on that login through its poller.
+Nothing is subscribed or unsubscribed per login or per socket: the channel layer's per-group
+SUBSCRIBE/UNSUBSCRIBE went one at a time through one lock per process, which capped a burst of
+confirmations. A publish lost while a process reconnects is covered as before: every process with a
+socket on a login re-reads its state each interval and delivers what it finds.
+Without Redis (embedded mode, one process) frames are handed over in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+
+
+logger = logging.getLogger(__name__)
+
+# How long a socket waits for its process's subscription before it reads the state anyway (the
+# poller's re-read each interval still finds the result).
+READY_TIMEOUT_SECONDS = 2.0
+RECONNECT_SECONDS = 0.5
+
+
+def encode(code_id: str, frame: dict) -> str:
+    return json.dumps([code_id, frame], separators=(",", ":"))
+
+
+def deliver_here(code_id: str, frame: dict) -> None:
+    """Hand `frame` to this process's sockets on `code_id` (each sends it once and closes)."""
+    from .poller import get_poller
+
+    watch = get_poller().watches.get(code_id)
+    if watch is None:
+        return
+    for listener in list(watch.listeners):
+        asyncio.ensure_future(_deliver(listener, frame))
+
+
+async def _deliver(listener, frame: dict) -> None:
+    try:
+        await listener.deliver(frame)
+    except Exception:
+        logger.exception("auth4app: delivering to a socket failed")
+
+
+class _Subscriber:
+    """This event loop's subscription to the push channel (reconnects by itself)."""
+
+    def __init__(self, url: str, channel: str):
+        self.url = url
+        self.channel = channel
+        self.subscribed = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._listen(), name="auth4app:push")
+
+    async def _listen(self) -> None:
+        import redis.asyncio as aioredis
+
+        while True:
+            client = aioredis.Redis.from_url(self.url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        code_id, frame = json.loads(message["data"])
+                    except (ValueError, TypeError):
+                        continue
+                    deliver_here(code_id, frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("auth4app push subscription lost (%s); reconnecting", exc)
+            finally:
+                self.subscribed.clear()
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:
+                    pass
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+_subscribers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def ready() -> None:
+    """Return once this process hears every publish (at once without Redis)."""
+    from .store import RedisLoginStore, get_store
+
+    store = get_store()
+    if not isinstance(store, RedisLoginStore):
+        return
+    loop = asyncio.get_running_loop()
+    subscriber = _subscribers.get(loop)
+    if subscriber is None or subscriber.task.done():
+        subscriber = _subscribers[loop] = _Subscriber(store.url, store.push_channel)
+    if not subscriber.subscribed.is_set():
+        try:
+            await asyncio.wait_for(subscriber.subscribed.wait(), READY_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("auth4app push subscription not ready; relying on the interval re-read")
+
+
+async def aclose() -> None:
+    """Stop this loop's subscription (tests, shutdown)."""
+    subscriber = _subscribers.pop(asyncio.get_running_loop(), None)
+    if subscriber is not None:
+        await subscriber.aclose()
