@@ -38,7 +38,13 @@ def deliver_here(code_id: str, frame: dict) -> None:
     if watch is None:
         return
     for listener in list(watch.listeners):
-        asyncio.ensure_future(_deliver(listener, frame))
+        task = asyncio.ensure_future(_deliver(listener, frame))
+        # The loop keeps only weak references to tasks: hold each until it is done.
+        _deliveries.add(task)
+        task.add_done_callback(_deliveries.discard)
+
+
+_deliveries: set = set()
 
 
 async def _deliver(listener, frame: dict) -> None:
