@@ -25,6 +25,11 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     (confirmed / expired / error), then closes with 1000. A client that is not bound to the
     login (cookie or `?login_token=`) is accepted and closed with 4403, so it sees why."""
 
+    # No channel layer: frames come through auth4app/push.py. With one, every socket would SUBSCRIBE
+    # to a channel of its own on connect and UNSUBSCRIBE on close, one at a time through the layer's
+    # per-process lock. An alias that is not configured gives None (channels.layers.get_channel_layer).
+    channel_layer_alias = "auth4app-sockets-use-no-channel-layer"
+
     code_id: str | None = None
     attached = False  # listening through this process's poller
     opened = False  # the first (pending) frame is out

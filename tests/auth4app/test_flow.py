@@ -318,3 +318,29 @@ async def test_a_frame_pushed_while_the_socket_connects_comes_after_pending(sim,
         assert (await socket.receive_output(timeout=1))["code"] == 1000
     finally:
         await socket.disconnect()
+
+
+async def test_socket_takes_no_channel_layer_subscription(sim, poller, monkeypatch):
+    # Frames come through the one push channel; a channel-layer channel per socket would cost a
+    # SUBSCRIBE and an UNSUBSCRIBE each, serialized through the layer's lock.
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    made = []
+    original = layer.new_channel
+
+    async def counted(*args, **kwargs):
+        made.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(layer, "new_channel", counted)
+    client = AsyncClient()
+    body = (await start(client)).json()
+    socket = await open_socket(body["code_id"], headers=cookie_header(client))
+    try:
+        assert (await socket.receive_json_from(timeout=2))["status"] == "pending"
+        sim.core.confirm(body["code_id"])
+        assert (await socket.receive_json_from(timeout=2))["status"] == "confirmed"
+    finally:
+        await socket.disconnect()
+    assert made == []
