@@ -36,10 +36,11 @@ logger = logging.getLogger(__name__)
 MAX_TICK_SECONDS = 0.05
 
 
-def _on_tick(delay: float) -> float:
-    """`delay`, lengthened to the next tick of this process's grid."""
+def _on_tick(delay: float, now: float | None = None) -> float:
+    """`delay`, lengthened to the next tick of this process's grid (`now`: the loop's time)."""
     tick = min(MAX_TICK_SECONDS, settings.AUTH4APP_POLL_INTERVAL / 8)
-    now = asyncio.get_running_loop().time()
+    if now is None:
+        now = asyncio.get_running_loop().time()
     return max(0.0, math.ceil((now + delay) / tick) * tick - now)
 
 

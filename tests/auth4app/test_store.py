@@ -107,15 +107,16 @@ async def test_redis_scripts_are_loaded_again_when_redis_forgot_them(requires_re
     assert step.kind == "poll" and step.state.phone_requested == "+79991234567"
 
 
-async def test_steps_wake_on_a_shared_grid_of_ticks(settings):
+def test_steps_wake_on_a_shared_grid_of_ticks(settings):
     from auth4app.poller import _on_tick
 
     settings.AUTH4APP_POLL_INTERVAL = 1.0  # tick 50 ms
-    loop = asyncio.get_running_loop()
-    for asked in (0.0, 0.001, 0.013, 0.049, 0.3, 1.0):
-        now = loop.time()
-        delay = _on_tick(asked)
-        # Never earlier than asked, later by less than a tick, and on the grid shared by every watch.
-        assert asked - 1e-3 <= delay < asked + 0.05
-        ticks = (now + delay) / 0.05
-        assert abs(ticks - round(ticks)) < 1e-2
+    for now in (1234.5678, 1000.0, 0.02):
+        for asked in (0.0, 0.001, 0.013, 0.049, 0.3, 1.0):
+            delay = _on_tick(asked, now)
+            # Never earlier than asked, later by less than a tick, and on the grid shared by every watch.
+            assert asked - 1e-9 <= delay < asked + 0.05
+            ticks = (now + delay) / 0.05
+            assert abs(ticks - round(ticks)) < 1e-6
+    settings.AUTH4APP_POLL_INTERVAL = 0.1  # tick interval/8
+    assert _on_tick(0.0, 1000.001) == pytest.approx(0.0115)
