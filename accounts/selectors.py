@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -77,7 +78,8 @@ async def asession_user(*, user_id, session_id: str) -> User | None:
     client = _async_cache_client()
     if client is None:
         return await database_sync_to_async(session_user)(user_id=user_id, session_id=session_id)
-    user = await database_sync_to_async(_session_user_row)(user_id, session_id)
+    # On the shared thread pool, not the one thread-sensitive thread: handshakes overlap their queries.
+    user = await database_sync_to_async(_session_user_row, thread_sensitive=False, executor=db_executor())(user_id, session_id)
     if user is not None:
         backend = caches["default"]
         await client.set(
@@ -103,6 +105,29 @@ def sessions_active(session_ids: list[str]) -> set[str]:
     for start in range(0, len(missing), 1000):
         active.update(LoginSession.objects.active().filter(pk__in=missing[start : start + 1000]).values_list("pk", flat=True))
     return active
+
+
+_db_executor = None
+_db_executor_lock = threading.Lock()
+
+
+def db_executor():
+    """A process-wide pool of threads for socket ORM work that needs no particular thread.
+
+    Channels' `database_sync_to_async` runs everything on ONE thread, so every socket's handshake
+    query, subscribe read and message insert queued behind the others' database round trips. These
+    threads overlap them; each takes its own connection from the database pool (so the pool must
+    be larger than this), and closes it back after every call as `database_sync_to_async` does.
+    Long-lived, unlike an event loop's default executor, so they never strand a connection.
+    """
+    global _db_executor
+    if _db_executor is None:
+        with _db_executor_lock:
+            if _db_executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="socket-db")
+    return _db_executor
 
 
 _async_clients: dict = {}

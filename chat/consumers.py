@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
 
+from accounts.selectors import db_executor
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 
 from . import errors, presence, selectors, services
@@ -36,6 +37,14 @@ def _room_id(frame: dict) -> int:
     if isinstance(room, bool) or not isinstance(room, int) or room < 1:
         raise ChatError("bad_frame", "room must be a room id.")
     return room
+
+
+def in_db_pool(func):
+    """`database_sync_to_async` on the shared thread pool instead of the one thread-sensitive thread:
+    every socket's ORM work used to queue on a single thread, so a connect burst or 500 sends/s
+    waited on each other's database round trips. Each pool thread takes its own connection from
+    the database pool; a room's messages still commit in order (the room row lock)."""
+    return database_sync_to_async(func, thread_sensitive=False, executor=db_executor())
 
 
 def _dumps(body: dict) -> str:
@@ -155,7 +164,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         # hear `member_removed` at once. Other rooms are checked in the database each time.
         if room in self.subscriptions:
             return
-        if not await database_sync_to_async(selectors.is_member)(user_id=self.user.pk, room_id=room):
+        if not await in_db_pool(selectors.is_member)(user_id=self.user.pk, room_id=room):
             raise errors.not_found()
 
     async def on_subscribe(self, frame: dict) -> None:
@@ -169,7 +178,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         # are dropped by _deliver, and a non-member leaves the group again below.
         await self.channel_layer.group_add(services.room_group(room), self.channel_name)
         # Membership, the replay's first chunk (or the last id) and the member list: one trip.
-        snapshot = await database_sync_to_async(selectors.subscribe_snapshot)(
+        snapshot = await in_db_pool(selectors.subscribe_snapshot)(
             user_id=self.user.pk, room_id=room, after_id=after, limit=REPLAY_CHUNK
         )
         if snapshot is None:
@@ -182,7 +191,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
                 await self._send({"type": "message.new", "message": message})
             if len(batch) < REPLAY_CHUNK:
                 break
-            batch = await database_sync_to_async(selectors.messages_after)(
+            batch = await in_db_pool(selectors.messages_after)(
                 room_id=room, after_id=last_id, limit=REPLAY_CHUNK
             )
             if batch:
@@ -209,7 +218,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         # Stored and committed in the database thread; published here on the loop (persist, then
         # publish), so the database thread does not wait on Redis. Shielded: a socket closing
         # meanwhile does not keep a committed message from its room.
-        stored = await database_sync_to_async(services.message_store)(
+        stored = await in_db_pool(services.message_store)(
             user=self.user, room_id=room, text=text, client_id=client_id
         )
         if stored.event is not None:
@@ -226,7 +235,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         message = frame.get("message")
         if isinstance(message, bool) or not isinstance(message, int) or message < 1:
             raise ChatError("bad_frame", "message must be a message id.")
-        await database_sync_to_async(services.read_mark)(user=self.user, room_id=room, message_id=message)
+        await in_db_pool(services.read_mark)(user=self.user, room_id=room, message_id=message)
 
     async def on_ping(self, frame: dict) -> None:
         await self._send({"type": "pong"})

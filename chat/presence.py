@@ -269,11 +269,13 @@ async def announce(user_id: int, *, online: bool) -> None:
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
 
+    from accounts.selectors import db_executor
+
     from . import selectors
     from .services import room_group
 
     layer = get_channel_layer()
-    rooms = await database_sync_to_async(selectors.room_ids_of_user)(user_id=user_id)
+    rooms = await database_sync_to_async(selectors.room_ids_of_user, thread_sensitive=False, executor=db_executor())(user_id=user_id)
     for room in rooms:
         frame = _frame({"type": "presence", "room": room, "user": user_id, "online": online})
         await layer.group_send(room_group(room), {"type": "chat.event", "room": room, "frame": frame})

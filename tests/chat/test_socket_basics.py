@@ -99,3 +99,29 @@ async def test_a_refused_subscribe_leaves_the_room_group(chat_socket, pair, user
     assert all(not local.groups[name] for name in names)  # nobody of this process is in the room's group
     await database_sync_to_async(services.message_send)(user=alice, room_id=room.pk, text="private")
     assert await s.silent()
+
+
+async def test_socket_orm_work_runs_on_the_shared_database_threads(chat_socket, pair, monkeypatch):
+    """Not on Channels' one thread-sensitive thread, where every socket's queries queued up."""
+    import threading
+
+    from chat import selectors
+
+    alice, bob, room = pair
+    seen = []
+    store, snapshot = services.message_store, selectors.subscribe_snapshot
+
+    def spy(func):
+        def wrapper(**kwargs):
+            seen.append(threading.current_thread().name)
+            return func(**kwargs)
+        return wrapper
+
+    monkeypatch.setattr(services, "message_store", spy(store))
+    monkeypatch.setattr(selectors, "subscribe_snapshot", spy(snapshot))
+    a = await chat_socket(alice)
+    await a.send({"type": "subscribe", "room": room.pk})
+    await a.recv_type("presence.state")
+    await a.send({"type": "message.send", "room": room.pk, "text": "hi", "client_id": "t-1"})
+    await a.recv_type("message.ack")
+    assert len(seen) == 2 and all(name.startswith("socket-db") for name in seen), seen
