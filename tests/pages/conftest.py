@@ -137,6 +137,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str]):
         self.log_path = ROOT / "var" / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",

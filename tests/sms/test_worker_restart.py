@@ -33,6 +33,7 @@ def wait_for(predicate, timeout: float, what: str):
 class Worker:
     def __init__(self, env: dict, queue: str, name: str):
         self.log_path = ROOT / "var" / f"celery-{name}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool=solo",
