@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 
 
+def _valid_ip(value: str | None) -> str | None:
+    """The address in canonical form, or None when it is not an IP address: a misconfigured proxy
+    (or a test client) must not turn into a database error where the address is stored."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def _pick(forwarded_for: str, peer: str | None) -> str | None:
+    return _valid_ip(_pick_raw(forwarded_for, peer))
+
+
+def _pick_raw(forwarded_for: str, peer: str | None) -> str | None:
     hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0 or not forwarded_for:
         return peer

@@ -56,3 +56,13 @@ def test_fixed_window_limit_and_retry_after():
         assert ratelimit.consume("t:b", rate).allowed
     with time_machine.travel(1_800_000_000 + 61, tick=False):
         assert ratelimit.consume("t:a", rate).allowed
+
+
+def test_a_trusted_hop_that_is_not_an_ip_is_unknown():
+    with override_settings(TRUSTED_PROXY_COUNT=1):
+        request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="not-an-ip", REMOTE_ADDR="10.0.0.1")
+        assert client_ip(request) is None
+        request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="2001:DB8::1", REMOTE_ADDR="10.0.0.1")
+        assert client_ip(request) == "2001:db8::1"
+    scope = {"client": ("testclient", 1), "headers": []}
+    assert scope_client_ip(scope) is None
