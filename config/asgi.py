@@ -5,10 +5,15 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+import django  # noqa: E402
 
 # Django must be set up before consumers (and their models) are imported.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from core.handlers import SyncChainASGIHandler  # noqa: E402
+
+# What django.core.asgi.get_asgi_application() returns, with the middleware chain entered once.
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
