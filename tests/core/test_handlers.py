@@ -83,3 +83,32 @@ def test_the_project_serves_http_through_the_sync_chain_handler():
     from config.asgi import django_asgi_app
 
     assert isinstance(django_asgi_app, SyncChainASGIHandler)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_request_threads_are_reused_one_request_at_a_time(handler):
+    for _ in range(3):
+        status, body = await asgi_request(handler, "GET", "/healthz")
+        assert status == 200, body
+    # Sequential requests: one thread, started once and lent to each request in turn.
+    assert handler.request_threads.started == 1
+    assert len({s["thread"] for s in SEEN}) == 1
+
+    SEEN.clear()
+    answers = await asyncio.gather(*(asgi_request(handler, "GET", "/healthz") for _ in range(4)))
+    assert [status for status, _ in answers] == [200] * 4
+    # Never more threads than requests in flight, and never the event loop's.
+    assert handler.request_threads.started <= 4
+    assert threading.get_ident() not in {s["thread"] for s in SEEN}
+
+
+def test_idle_request_threads_are_capped():
+    from core.handlers import RequestThreads
+
+    threads = RequestThreads(max_idle=2)
+    lent = [threads.acquire() for _ in range(3)]
+    assert threads.started == 3
+    for executor in lent:
+        threads.release(executor)
+    assert threads.acquire() is lent[1]  # LIFO among the two kept; the third was shut down
+    assert lent[2]._shutdown
