@@ -36,7 +36,7 @@ POLL_INTERVAL = 1.0
 def sizes(quick: bool) -> dict:
     if quick:
         return {"logins": 20, "tabs": 2, "polling": 6, "wait": 2.5, "start_seconds": 20}
-    return {"logins": 1000, "tabs": 2, "polling": 150, "wait": 3.0, "start_seconds": 20}
+    return {"logins": 1000, "tabs": 2, "polling": 150, "wait": 2.5, "start_seconds": 16}
 
 
 def phones(run: int, count: int) -> list[str]:
