@@ -239,6 +239,9 @@ async def client_close(state: dict) -> dict:
 
 # --- harness side: users, sessions, rooms ---------------------------------------------------------
 
+GROUP_TITLE = "bench fan-out"
+
+
 class World:
     """The chat bench's users (each with a login session), their access tokens, and the rooms."""
 
@@ -267,6 +270,14 @@ class World:
         self.session_of.update({s.user_id: s.id for s in sessions})
         self.direct_rooms: list[tuple[int, int, int]] = []  # (room, user_a, user_b)
         self.group_room: int | None = None
+        # Each run makes one fan-out group of the bench users; drop the earlier runs' ones (and their
+        # messages) first. Left in place, every run added a group to each user, and a socket's connect
+        # announces its presence to every room of its user: after 16 runs each handshake published 17
+        # notices instead of 2, so runs were not measuring the same work.
+        from chat.models import Room
+
+        Room.objects.filter(kind=Room.Kind.GROUP, title__startswith=GROUP_TITLE,
+                            memberships__user_id=self.user_ids[0]).delete()
 
     def access_token(self, user_id: int) -> str:
         """An access token like the one login issues (it carries the session id `sid`)."""
@@ -304,7 +315,7 @@ class World:
                 await asyncio.gather(*(direct(a, b) for a, b in pairs))
                 owner = chat_users[0]
                 response = await http.post("/api/chat/rooms/", json={
-                    "kind": "group", "title": f"bench fan-out {len(chat_users)}", "members": chat_users[1:]},
+                    "kind": "group", "title": f"{GROUP_TITLE} {len(chat_users)}", "members": chat_users[1:]},
                     headers={"Authorization": f"Bearer {self.access_token(owner)}"})
                 if response.status_code != 201:
                     raise RuntimeError(f"group room: {response.status_code} {response.text[:300]}")
