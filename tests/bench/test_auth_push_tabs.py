@@ -1,0 +1,72 @@
+"""bench.auth_push's tab: a socket dropped before its terminal frame is reopened, as the page does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+from bench import auth_push
+
+PENDING = json.dumps({"type": "auth.status", "status": "pending", "expires_in": 300})
+CONFIRMED = json.dumps({"type": "auth.status", "status": "confirmed", "phone": "989121234567"})
+
+
+@pytest.fixture(autouse=True)
+def no_reopen_wait(monkeypatch):
+    monkeypatch.setattr(auth_push, "REOPEN_SECONDS", 0.0)
+
+
+def record() -> dict:
+    return {"pending": 0, "terminal": [], "closes": [], "tabs": 1}
+
+
+async def run_tab(handler) -> dict:
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+
+        def reopen():
+            return connect(f"ws://127.0.0.1:{port}/ws/auth/x/", compression=None, close_timeout=2)
+
+        tab = record()
+        state = {"sockets": []}
+        await auth_push._watch(state, tab, await reopen(), reopen)
+        for ws in state["sockets"]:
+            await ws.close()
+        return tab
+
+
+async def test_a_dropped_socket_is_reopened_and_its_terminal_frame_counted():
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+        await ws.send(PENDING)
+        if len(opened) == 1:
+            ws.transport.abort()  # gone without a close frame: the client sees 1006
+            return
+        await ws.send(CONFIRMED)
+        await ws.close(1000)
+
+    tab = await run_tab(handler)
+    assert len(opened) == 2
+    assert tab["reopened"] == 1
+    assert tab["closes"] == [1006, 1000]
+    assert [status for _, status in tab["terminal"]] == ["confirmed"]
+    assert tab["pending"] == 2
+
+
+async def test_a_normal_close_without_a_terminal_frame_is_not_reopened():
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+        await ws.send(PENDING)
+        await ws.close(1000)
+
+    tab = await run_tab(handler)
+    assert len(opened) == 1
+    assert "reopened" not in tab
+    assert tab["terminal"] == []  # counted lost by the bench
