@@ -51,7 +51,7 @@ async def _watch(state: dict, record: dict, ws, reopen) -> None:
     """One tab: read frames until the terminal one. When the connection drops before it (no close
     frame), reopen once a second later, as hotline's login page does; the server answers a new
     socket with the login's current status, so the tab still gets its terminal frame."""
-    got_terminal = False
+    got_terminal, reopened = False, False
     while True:
         try:
             async for raw in ws:
@@ -67,8 +67,10 @@ async def _watch(state: dict, record: dict, ws, reopen) -> None:
         except Exception as exc:
             record.setdefault("errors", []).append(repr(exc)[:200])
         record["closes"].append(int(ws.close_code) if ws.close_code is not None else None)
-        if got_terminal or ws.close_code != 1006 or record.get("reopened", 0) >= record["tabs"]:
+        # Once per tab, and never while the harness is closing the sockets itself.
+        if got_terminal or reopened or ws.close_code != 1006 or state.get("closing"):
             return
+        reopened = True
         record["reopened"] = record.get("reopened", 0) + 1
         await asyncio.sleep(REOPEN_SECONDS)
         try:
@@ -104,6 +106,7 @@ async def client_start(state: dict, *, urls: list[str], phones: list[str], tabs:
     logins: dict[str, dict] = state.setdefault("logins", {})
     sockets = state.setdefault("sockets", [])
     tasks = state.setdefault("tasks", [])
+    state["closing"] = False  # the client processes serve every configuration in turn
     if "close" in state and "auth_close" not in state:
         previous = state["close"]
 
@@ -167,6 +170,7 @@ async def client_collect(state: dict, *, time_limit: float) -> dict:
     await asyncio.sleep(0.3)  # a second terminal frame (a duplicate) would arrive now
     out = {code_id: {k: login[k] for k in ("terminal", "closes", "polls", "poll_seen_at", "tabs", "pending", "errors", "reopened") if k in login}
            for code_id, login in logins.items()}
+    state["closing"] = True
     for ws in state.get("sockets", []):
         await ws.close()
     state["sockets"] = []

@@ -19,19 +19,19 @@ def no_reopen_wait(monkeypatch):
     monkeypatch.setattr(auth_push, "REOPEN_SECONDS", 0.0)
 
 
-def record() -> dict:
-    return {"pending": 0, "terminal": [], "closes": [], "tabs": 1}
+def record(tabs: int = 1) -> dict:
+    return {"pending": 0, "terminal": [], "closes": [], "tabs": tabs}
 
 
-async def run_tab(handler) -> dict:
+async def run_tab(handler, *, tab: dict | None = None, state: dict | None = None) -> dict:
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
 
         def reopen():
             return connect(f"ws://127.0.0.1:{port}/ws/auth/x/", compression=None, close_timeout=2)
 
-        tab = record()
-        state = {"sockets": []}
+        tab = tab or record()
+        state = state if state is not None else {"sockets": []}
         await auth_push._watch(state, tab, await reopen(), reopen)
         for ws in state["sockets"]:
             await ws.close()
@@ -70,3 +70,30 @@ async def test_a_normal_close_without_a_terminal_frame_is_not_reopened():
     assert len(opened) == 1
     assert "reopened" not in tab
     assert tab["terminal"] == []  # counted lost by the bench
+
+
+async def test_a_tab_reopens_once_even_when_its_login_has_other_tabs():
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+        await ws.send(PENDING)
+        ws.transport.abort()
+
+    tab = await run_tab(handler, tab=record(tabs=2))
+    assert len(opened) == 2  # the first socket and one reopen, not one per tab of the login
+    assert tab["closes"] == [1006, 1006]
+    assert tab["terminal"] == []
+
+
+async def test_no_reopen_while_the_harness_closes_the_sockets():
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+        await ws.send(PENDING)
+        ws.transport.abort()
+
+    tab = await run_tab(handler, state={"sockets": [], "closing": True})
+    assert len(opened) == 1
+    assert "reopened" not in tab
