@@ -16,7 +16,11 @@
    starting and joining those threads took ~12 % of a web process and delayed every socket on it.
    Here each request still gets a thread of its own for its duration, but from a pool of idle
    single-thread executors (asgiref's `ThreadSensitiveContext(executor=...)`, whose caller owns the
-   executor).
+   executor). One case differs: when a client disconnects mid-view, Django stops waiting but the
+   view's thread runs on, so the executor goes back to the pool busy and the next request that
+   borrows it starts when that view ends (the default handler instead leaves the thread behind).
+   Its database connection is then cleaned by that next request's `request_started`, on the same
+   thread, as for any request.
 
 Measured on one OTP login through the in-process ASGI app: about 15 ms of CPU before (1), 10.5 after
 (docs/performance.md).
