@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 
 from bench import clients
-from bench.harness import ClientPool, Report, ServerGroup, django_setup, latency_summary
+from bench.harness import ClientPool, CpuMeter, Report, ServerGroup, django_setup, latency_summary
 
 SCENARIO = "chat"
 SERVER_ENV = {"CHAT_MESSAGES_PER_WINDOW": "1000000", "LOG_LEVEL": "WARNING"}
@@ -351,6 +351,7 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     connected, elapsed, failed, closed, not_tried = 0, 0.0, Counter(), Counter(), 0
     # Tickets live 30 s: each batch is sized to connect in ~10 s at the rate seen so far.
     start, batch_size = 0, 500 if not bare else size["batch"]
+    meter = CpuMeter(group, pool).start()
     while start < len(hold_users):
         batch = hold_users[start: start + batch_size]
         start += len(batch)
@@ -377,6 +378,7 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
             closed.update(r["closed"])
     add("connects/s", connected / max(elapsed, 1e-6), "conn/s", "1,000/s",
         f"{connected:,} in {elapsed:.1f} s" + (f"; {not_tried:,} not tried (time bound)" if not_tried else ""))
+    _cpu_row(add, "connect", meter, connected)
     add("connect failures", sum(failed.values()) + sum(closed.values()), "sockets", "0",
         ", ".join(f"{k} {v}" for k, v in {**failed, **{f'closed {k}': v for k, v in closed.items()}}.items()))
     time.sleep(3.0)
@@ -423,11 +425,13 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
         sender = a if (i // len(direct)) % 2 == 0 else b
         if sender in owner:
             plans[owner[sender]].append([sender, room])
+    meter = CpuMeter(group, pool).start()
     sent = pool.call(client_send, [{"phase": "direct", "plan": p, "rate": size["rate"] * len(p) / max(total, 1),
                                     "time_limit": size["seconds"] + 10} for p in plans], timeout=120)
     _settle(pool, "direct", expected=sum(subscribed[room] for s in sent for _, room in s["sent"]),
             timeout=size["settle_seconds"])
     got = pool.call(client_collect, {"phase": "direct"})
+    _cpu_row(add, "1:1 message", meter, sum(len(x["sent"]) for x in sent))
     if os.environ.get("BENCH_DEBUG"):
         print("bench: frames seen by type", [g["types"] for g in got], file=sys.stderr)
     _delivery_rows(add, "1:1", sent, got, per_message=lambda room: subscribed[room],
@@ -458,6 +462,13 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, label: str, p
     if early:
         add("sockets closed by the server during the run", sum(early.values()), "sockets", "0",
             ", ".join(f"code {k}: {v}" for k, v in early.items()))
+
+
+def _cpu_row(add, what: str, meter: CpuMeter, done: int) -> None:
+    """CPU per connect or message of the whole machine (servers, worker, PostgreSQL, Redis, load
+    generators), split by part: cores x 1000 ms / total bounds the rate the machine could ever reach."""
+    total, note = meter.stop_per_item(done)
+    add(f"CPU per {what} (whole machine)", total, "ms", note=note)
 
 
 def _quiesce(group: ServerGroup, timeout: float) -> float:

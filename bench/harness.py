@@ -334,6 +334,9 @@ class ServerGroup:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
+    def worker_pid(self) -> int | None:
+        return self._worker.pid if self._worker and self._worker.poll() is None else None
+
     def rss_bytes(self) -> int:
         """Resident memory of the server processes (the worker is not counted)."""
         import psutil
@@ -445,6 +448,9 @@ class ClientPool:
             results.append(value)
         return results
 
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs if proc.pid]
+
     def close(self) -> None:
         for conn in self._conns:
             try:
@@ -462,6 +468,88 @@ class ClientPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _with_children(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the machine between `start()` and `stop()`.
+
+    Everything shares the same 2 cores during a run, so a figure such as "CPU per login" says how far
+    the machine is from a target before any tuning: at N ms of CPU per request (all parts together)
+    two cores can never do more than 2000 / N per second. Parts: the server processes, the Celery
+    worker, the load generators, and PostgreSQL's and Redis's processes (found by name, so they
+    include whatever else those servers did meanwhile: nothing else runs during a bench).
+    """
+
+    SERVICE_NAMES = {"postgres": ("postgres", "postmaster"), "redis": ("redis-server",)}
+
+    def __init__(self, group: "ServerGroup", pool: "ClientPool"):
+        self.group = group
+        self.pool = pool
+        self._before: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _pids(self) -> dict[str, list[int]]:
+        import psutil
+
+        worker = self.group.worker_pid()
+        parts: dict[str, list[int]] = {
+            "servers": list(self.group.pids()),
+            "worker": _with_children(worker) if worker else [],
+            "clients": self.pool.pids(),
+        }
+        for part, names in self.SERVICE_NAMES.items():
+            parts[part] = [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "") in names]
+        return parts
+
+    @staticmethod
+    def _cpu(pids: list[int]) -> float:
+        import psutil
+
+        total = 0.0
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            # Children that ended meanwhile (a PostgreSQL backend whose connection closed) are counted
+            # by their parent; the ones still running are listed themselves.
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+    def _sample(self) -> dict[str, float]:
+        return {part: self._cpu(pids) for part, pids in self._pids().items()}
+
+    def start(self) -> "CpuMeter":
+        self._before = self._sample()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        self.seconds = {part: max(0.0, after.get(part, 0.0) - self._before.get(part, 0.0)) for part in after}
+        return self.seconds
+
+    def per_item_ms(self, items: int) -> dict[str, float]:
+        """CPU milliseconds per item (request, message) of each part, and `total`."""
+        per = {part: 1000 * seconds / max(items, 1) for part, seconds in self.seconds.items()}
+        per["total"] = sum(per.values())
+        return per
+
+    def stop_per_item(self, items: int) -> tuple[float, str]:
+        """Stop; the total CPU ms per item and a note splitting it by part, with the rate it bounds."""
+        self.stop()
+        per = self.per_item_ms(items)
+        parts = ", ".join(f"{part} {per[part]:.2f}" for part in ("servers", "worker", "postgres", "redis", "clients"))
+        cores = os.cpu_count() or 1
+        return per["total"], f"{parts}; at most {cores * 1000 / max(per['total'], 1e-6):.0f}/s on {cores} cores"
 
 
 # --- the report -----------------------------------------------------------------------------------

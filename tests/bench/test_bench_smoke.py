@@ -18,14 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
     "otp": ["send requests/s", "send p99", "codes read from the log", "authenticate at 40/s p50",
-            "authenticate at 40/s p99", "authenticate failed"],
+            "authenticate at 40/s p99", "authenticate failed", "CPU per send (whole machine)",
+            "CPU per authenticate (whole machine)"],
     "auth_push": ["push after the poll that saw it p50", "push after the poll that saw it p99",
                   "push after upstream confirmation p99", "pushes delivered / expected", "pushes lost",
                   "pushes duplicated", "upstream code/result calls per login", "seed 3 s polling: delay p50",
                   "seed 3 s polling: upstream calls per login"],
     "chat": ["connects/s", "sockets held", "RSS per socket", "1:1 messages/s", "1:1 p50", "1:1 p99",
              "1:1 lost", "1:1 duplicated", "fan-out 100 p50", "fan-out 100 p99", "fan-out 100 lost",
-             "fan-out 100 duplicated", "fan-out p99 / floor p99"],
+             "fan-out 100 duplicated", "fan-out p99 / floor p99", "CPU per connect (whole machine)",
+             "CPU per 1:1 message (whole machine)"],
 }
 MUST_BE_ZERO = ("lost", "duplicated", "failed", "failures", "pushes lost", "pushes duplicated")
 
@@ -89,11 +91,15 @@ def test_quick_run_of_every_scenario_prints_the_table_and_saves_the_json(tmp_pat
     assert not [r for r in rows if "failed" in r["metric"] and r["value"] is None], rows
     for scenario, metrics in EXPECTED.items():
         have = {r["metric"]: r["value"] for r in rows if r["scenario"] == scenario and r["server"] == "daphne/hotline"}
+        have_notes = {r["metric"]: r["note"] for r in rows if r["scenario"] == scenario and r["server"] == "daphne/hotline"}
         missing = [m for m in metrics if m not in have]
         assert not missing, f"{scenario} lacks {missing}: {sorted(have)}"
         for metric, value in have.items():
             if metric.endswith(MUST_BE_ZERO):
                 assert value == 0, f"{scenario}: {metric} = {value}"
+            if metric.startswith("CPU per"):
+                # the meter saw the servers work, and the load generators too
+                assert value > 0 and "servers 0.00," not in have_notes[metric], (metric, have_notes[metric])
             if metric.endswith("delivered / expected"):
                 got, expected = value.split("/")
                 assert got == expected, f"{scenario}: {metric} = {value}"
