@@ -308,8 +308,8 @@ class ServerGroup:
         if self.worker and self.backends.redis_url and "bare_app" not in self.app:
             log_path = LOG_DIR / f"{stamp}-worker.log"
             self.log_paths.append(log_path)
-            cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
-                   "-Q", env.get("CELERY_QUEUE", PREFIX), "--without-gossip", "--without-mingle",
+            cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=threads",
+                   "--concurrency=8", "-Q", env.get("CELERY_QUEUE", PREFIX), "--without-gossip", "--without-mingle",
                    "--without-heartbeat"]
             self._worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
                                             stderr=subprocess.STDOUT)
