@@ -14,6 +14,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
 from django.conf import settings
+from django.db import Error as DatabaseError
+from redis.exceptions import RedisError
 
 from accounts.selectors import db_executor
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
@@ -26,6 +28,10 @@ logger = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
+# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A frame
+# that meets one is answered with an `unavailable` error frame instead of ending the socket.
+BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
 REPLAY_CHUNK = 500
 TYPING_THROTTLE_SECONDS = 2
 
@@ -77,6 +83,16 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         # Everything is decided before the handshake completes, so a client that sees the socket open
         # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
         # only be sent on an open socket; before accept the client would just see HTTP 403.
+        try:
+            await self._open()
+        except BACKEND_ERRORS as exc:
+            # What was set up before the failure is undone by disconnect(), as for any socket.
+            logger.warning("chat socket refused with %s: %r", CLOSE_TRY_AGAIN_LATER, exc)
+            if not self.closed:
+                await self.accept()
+                await self._close(CLOSE_TRY_AGAIN_LATER)
+
+    async def _open(self) -> None:
         if not await self.bind_session():
             await self.accept()
             await self._close(CLOSE_UNAUTHENTICATED)
@@ -99,10 +115,15 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
-        for room in list(self.subscriptions):
-            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+        try:
+            for room in list(self.subscriptions):
+                await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+            await self.unbind_session()
+        except BACKEND_ERRORS as exc:
+            # The channel left its groups in this process before Redis was asked; a Redis
+            # subscription left behind only brings events that find no local socket.
+            logger.warning("chat socket cleanup failed: %r", exc)
         self.subscriptions.clear()
-        await self.unbind_session()
         if self.present:
             self.present = False
             presence.heartbeat().discard(self.channel_name)
@@ -158,6 +179,9 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await handler(self, frame)
         except ChatError as exc:
             await self._error(exc, ref)
+        except BACKEND_ERRORS as exc:
+            logger.warning("chat frame %r failed: %r", frame["type"][:40], exc)
+            await self._error(errors.unavailable(), ref)
 
     async def _check_member(self, room: int) -> None:
         # A subscription is the membership cache: subscribed sockets are in the room's group and so
@@ -222,7 +246,12 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             user=self.user, room_id=room, text=text, client_id=client_id
         )
         if stored.event is not None:
-            await asyncio.shield(self.channel_layer.group_send(stored.group, stored.event))
+            try:
+                await asyncio.shield(self.channel_layer.group_send(stored.group, stored.event))
+            except BACKEND_ERRORS as exc:
+                # Committed: the ack stands. Subscribers missed the live copy and get it from the
+                # database on their next subscribe with `after` (the layer is a doorbell).
+                logger.warning("chat message %s stored but not published: %r", stored.payload["id"], exc)
         await self._send({"type": "message.ack", "client_id": client_id, "message": stored.payload})
 
     async def on_typing(self, frame: dict) -> None:

@@ -36,3 +36,9 @@ def too_long(limit: int) -> ChatError:
 
 def rate_limited(retry_after: int) -> ChatError:
     return ChatError("rate_limited", "Too many messages. Try again later.", status=429, retry_after=retry_after)
+
+
+def unavailable() -> ChatError:
+    # Redis or the database failed (down, or a pool exhausted under a burst). Every frame is safe to
+    # send again: message.send is idempotent by its client_id, the others have no lasting effect.
+    return ChatError("unavailable", "The service is briefly unavailable; send the frame again.", status=503)

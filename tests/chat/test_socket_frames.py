@@ -260,3 +260,47 @@ async def test_slow_client_is_closed_4408(chat_socket, trio, settings, monkeypat
             {"type": "chat.event", "room": room.pk, "frame": json.dumps({"type": "noise", "n": i})},
         )
     assert await b.expect_close(timeout=5) == 4408
+
+
+@pytest.fixture
+def dead_presence_redis():
+    """Point this event loop's presence store at a Redis that refuses connections (nothing listens on
+    127.0.0.1:1), as during an outage; the real store comes back afterwards."""
+    from chat import presence
+
+    def use_dead_redis():
+        loop = asyncio.get_running_loop()
+        saved = presence._stores.get(loop)
+        presence._stores[loop] = presence.RedisPresence("redis://127.0.0.1:1/0")
+        return lambda: presence._stores.__setitem__(loop, saved) if saved else presence._stores.pop(loop, None)
+
+    return use_dead_redis
+
+
+async def test_a_backend_failure_answers_unavailable_and_keeps_the_socket(chat_socket, trio, dead_presence_redis):
+    _, bob, _, room = trio
+    b = await chat_socket(bob)
+    restore = dead_presence_redis()
+    try:
+        await b.send({"type": "subscribe", "room": room.pk, "client_id": "s1"})
+        assert (await b.recv_type("subscribed"))["room"] == room.pk
+        error = await b.recv_type("error", timeout=10)  # the presence state could not be read
+        assert error == {"type": "error", "code": "unavailable", "ref": "s1", "detail": error["detail"]}
+        await b.send({"type": "ping"})
+        assert await b.recv_type("pong") == {"type": "pong"}  # still open
+    finally:
+        restore()
+    await b.send({"type": "subscribe", "room": room.pk})  # sent again once Redis is back: served
+    await b.recv_type("subscribed")
+    assert (await b.recv_type("presence.state"))["online"] == [bob.pk]
+
+
+async def test_a_backend_failure_in_the_handshake_closes_1013(chat_socket, trio, dead_presence_redis):
+    _, bob, _, _ = trio
+    restore = dead_presence_redis()
+    try:
+        sock = await chat_socket(bob)
+        assert sock.connected  # accepted, so that the close code reaches the client
+        assert await sock.expect_close(timeout=10) == 1013
+    finally:
+        restore()
