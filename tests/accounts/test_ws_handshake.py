@@ -35,6 +35,14 @@ async def test_session_user_needs_an_active_session_of_that_active_user(user_fac
     assert await selectors.asession_user(user_id=other.user.pk, session_id=sid) is None  # not their session
     assert await selectors.asession_user(user_id="nope", session_id=sid) is None
     assert await selectors.asession_user(user_id=uid, session_id="x" * 65) is None
+    assert await selectors.asession_user(user_id=2**70, session_id=sid) is None  # out of the column's range
+    assert (await selectors.asession_user(user_id=str(uid), session_id=sid)).pk == uid  # a claim may be a string
+    # expired: refused like revoked
+    expired = await database_sync_to_async(lambda: login(user_factory()))()
+    await database_sync_to_async(
+        lambda: LoginSession.objects.filter(pk=expired.session.id).update(expires_at=expired.session.created_at)
+    )()
+    assert await selectors.asession_user(user_id=expired.user.pk, session_id=expired.session.id) is None
     # revoked in the database: the handshake query refuses at once, whatever the cache says
     await database_sync_to_async(
         lambda: LoginSession.objects.filter(pk=sid).update(revoked_at=result.session.created_at)
