@@ -133,15 +133,17 @@ def task_queue():
 
 
 class Worker:
-    """A Celery worker process (the Procfile's `worker`) consuming one queue; its log is readable."""
+    """A Celery worker process (the Procfile's `worker`, its threads pool) consuming one queue; its log
+    is readable."""
 
     def __init__(self, env: dict[str, str]):
         self.log_path = ROOT / "var" / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", env["CELERY_QUEUE"]],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads", "--concurrency=2",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-Q", env["CELERY_QUEUE"]],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
