@@ -26,7 +26,7 @@ from collections import Counter
 import httpx
 
 from bench import clients
-from bench.harness import ClientPool, Report, ServerGroup, latency_summary
+from bench.harness import ClientPool, CpuMeter, Report, ServerGroup, latency_summary
 
 SCENARIO = "auth_push"
 SEED_POLL_SECONDS = 3.0
@@ -203,24 +203,30 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
         batch = phones(run_id, size["logins"])
         parts = [batch[i::pool.count] for i in range(pool.count)]
         polling = [len(p) * size["polling"] // max(len(batch), 1) for p in parts]
+        meter = CpuMeter(group, pool).start()
         started = pool.call(client_start, [
             {"urls": group.urls, "phones": p, "tabs": size["tabs"], "polling": n,
              "time_limit": size["start_seconds"]}
             for p, n in zip(parts, polling)], timeout=200)
         code_ids = [c for s in started for c in s["code_ids"]]
         tabs = sum(s["tabs"] for s in started)
+        cpu_start = meter.stop_per_item(len(code_ids))
         add("logins started/s", len(code_ids) / max(max(s["elapsed"] for s in started), 1e-6), "logins/s",
             note=f"{len(code_ids)} of {len(batch)} in {max(s['elapsed'] for s in started):.1f} s "
                  "(POST /proxy/auth/code + the tabs' sockets; time-bounded)")
+        add("CPU per login started (whole machine)", cpu_start[0], "ms",
+            note=f"POST /proxy/auth/code, {size['tabs']} sockets and the seed browsers' polls; {cpu_start[1]}")
         failures = {k: sum(s["failures"][k] for s in started) for k in ("code", "socket")}
         if any(failures.values()):
             errors = [e for s in started for e in s["errors"]][:1]
             add("start failures", sum(failures.values()), "", "0", f"{failures} {errors}")
         time.sleep(size["wait"])  # the server polls upstream meanwhile, as it would while a person types
+        meter = CpuMeter(group, pool).start()
         confirmed = httpx.post(upstream.urls[0] + "/bench/confirm", json={"code_ids": code_ids}, timeout=30).json()
         results: dict[str, dict] = {}
         for part in pool.call(client_collect, {"time_limit": 15 + 2 * POLL_INTERVAL}, timeout=60):
             results.update(part)
+        cpu_confirm = meter.stop_per_item(confirmed["confirmed"])
         fake = httpx.post(upstream.urls[0] + "/bench/stats", json={"code_ids": code_ids}, timeout=30).json()
     finally:
         group.stop()
@@ -258,6 +264,10 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
         span = max(push_times) - flip_at
         add("confirmations pushed/s", confirmed["confirmed"] / max(span, 1e-6), "logins/s", "1,000/s",
             f"{confirmed['confirmed']} confirmed at once; last push {span:.2f} s after")
+    add("CPU per confirmation (whole machine)", cpu_confirm[0], "ms",
+        note=f"from the flip until every tab has its frame and every seed browser its answer: the server's "
+             f"polls, {size['tabs']} pushes and closes per login, the seed browsers' polls; the fake "
+             f"upstream not counted; {cpu_confirm[1]}")
     s = latency_summary(after_poll)
     add("push after the poll that saw it p50", s["p50_ms"], "ms")
     add("push after the poll that saw it p99", s["p99_ms"], "ms", "< 50 ms")
