@@ -17,7 +17,8 @@ Control endpoints (not part of auth4app; standalone server only unless noted):
   GET  /_sim/stats                        calls per endpoint
   POST /_sim/reset                        forget everything
 
-This module imports nothing from Django, so a benchmark can run it in any process.
+This module imports nothing from Django (nor does core.localhttp), so a benchmark can run it in any
+process.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest
 
 MODES = ("ok", "error", "timeout", "garbage")
 
@@ -234,53 +236,25 @@ class SimulatorServer:
 
     def __init__(self, core: SimulatorCore | None = None, *, port: int = 0):
         self.core = core or SimulatorCore()
-        self._stop = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                params = parse_params(parts.query, self.headers.get("Content-Type", ""), body)
-                reply = server.core.handle(self.command, parts.path, params)
-                if reply.delay:
-                    server._stop.wait(reply.delay)
-                data, content_type = encode(reply)
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_GET = do_POST = _serve
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._http.daemon_threads = True
+        self._http = LocalHTTPServer(self._respond, port=port)
         self.core.public_url = self.url
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def _respond(self, request: LocalRequest) -> LocalReply:
+        params = parse_params(request.query, request.headers.get("content-type", ""), request.body)
+        reply = self.core.handle(request.method, request.path, params)
+        data, content_type = encode(reply)
+        return LocalReply(reply.status, data, {"Content-Type": content_type}, reply.delay)
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     def start(self) -> "SimulatorServer":
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._http.shutdown()
-        self._http.server_close()
+        self._http.stop()
 
     def __enter__(self) -> "SimulatorServer":
         return self.start()

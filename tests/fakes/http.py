@@ -1,4 +1,4 @@
-"""A tiny HTTP server on 127.0.0.1 for faking external services with their exact wire format.
+"""Fakes of external services on 127.0.0.1, speaking their exact wire format (core.localhttp serves them).
 
 Each fake provides `handle(request) -> Reply`; the server records every request so tests can
 count and inspect upstream calls. The real client code of the project talks to it over HTTP.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest
 
 
 @dataclass
@@ -66,61 +67,26 @@ class FakeHTTPServer:
         self.handler = handler
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        fake = self
+        self._http = LocalHTTPServer(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                request = Request(
-                    method=self.command,
-                    path=parts.path,
-                    query=parse_qs(parts.query),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=raw,
-                )
-                with fake._lock:
-                    fake.requests.append(request)
-                reply = fake.handler(request)
-                if reply.delay:
-                    fake._stop.wait(reply.delay)
-                body, headers = reply.encoded()
-                try:
-                    self.send_response(reply.status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def _respond(self, raw: LocalRequest) -> LocalReply:
+        request = Request(method=raw.method, path=raw.path, query=parse_qs(raw.query), headers=raw.headers, body=raw.body)
+        with self._lock:
+            self.requests.append(request)
+        reply = self.handler(request)
+        body, headers = reply.encoded()
+        return LocalReply(reply.status, body, headers, reply.delay)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     def start(self) -> "FakeHTTPServer":
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def __enter__(self):
         return self.start()
