@@ -60,7 +60,8 @@ def _session_user_row(user_id, session_id: str) -> User | None:
         " WHERE u.id = %s AND u.is_active AND s.id = %s AND s.revoked_at IS NULL AND s.expires_at > %s",
         [user_id, session_id, connection.ops.adapt_datetimefield_value(timezone.now())],
     )
-    return next(iter(found), None)
+    rows = list(found)  # at most one (the session id is a key); read to the end, so the cursor closes
+    return rows[0] if rows else None
 
 
 def session_user(*, user_id, session_id: str) -> User | None:
