@@ -11,6 +11,36 @@ def pytest_report_header(config):
     return f"hotline: database={db} redis={settings.REDIS_URL or 'none (embedded)'}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _socket_db_threads_let_go(django_db_setup):
+    """Before the test database is dropped, the socket database threads give their connections back.
+
+    Channels' communicator (channels.testing) turns `close_old_connections` into a no-op while a
+    test talks to a consumer, so a query a consumer ran on `accounts.selectors.db_executor()` keeps
+    its connection in that thread (in production each call gives it back). Left open, it keeps
+    pytest-django from dropping the database at the end ("being accessed by other users")."""
+    yield
+    import threading
+
+    from django.db import connections
+
+    from accounts.selectors import db_executor
+
+    executor = db_executor()
+    threads = len(executor._threads)
+    if not threads:
+        return
+    # One task per thread: each waits at the barrier until all threads hold one.
+    barrier = threading.Barrier(threads)
+
+    def let_go():
+        connections.close_all()
+        barrier.wait(timeout=10)
+
+    for future in [executor.submit(let_go) for _ in range(threads)]:
+        future.result(timeout=15)
+
+
 @pytest.fixture(autouse=True)
 def _clean_shared_state():
     """Each test starts with an empty cache (limits, tickets, session state) under the test prefix."""
