@@ -350,16 +350,8 @@ class ServerGroup:
         return total
 
     def cpu_seconds(self) -> float:
-        import psutil
-
-        total = 0.0
-        for pid in self.pids():
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-        return total
+        """CPU seconds the server processes have used so far."""
+        return cpu_seconds(self.pids())
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
@@ -470,6 +462,23 @@ class ClientPool:
         self.close()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far; gone ones count 0.
+
+    Children that ended (a PostgreSQL backend whose connection closed) are counted by their parent;
+    the ones still running must be listed themselves."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def _with_children(pid: int) -> list[int]:
     import psutil
 
@@ -510,23 +519,8 @@ class CpuMeter:
             parts[part] = [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "") in names]
         return parts
 
-    @staticmethod
-    def _cpu(pids: list[int]) -> float:
-        import psutil
-
-        total = 0.0
-        for pid in pids:
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            # Children that ended meanwhile (a PostgreSQL backend whose connection closed) are counted
-            # by their parent; the ones still running are listed themselves.
-            total += times.user + times.system + times.children_user + times.children_system
-        return total
-
     def _sample(self) -> dict[str, float]:
-        return {part: self._cpu(pids) for part, pids in self._pids().items()}
+        return {part: cpu_seconds(pids) for part, pids in self._pids().items()}
 
     def start(self) -> "CpuMeter":
         self._before = self._sample()
