@@ -72,15 +72,20 @@ async def test_a_normal_close_without_a_terminal_frame_is_not_reopened():
     assert tab["terminal"] == []  # counted lost by the bench
 
 
-async def test_a_tab_reopens_once_even_when_its_login_has_other_tabs():
-    opened = []
+def dropping_after_pending(opened: list):
+    """A server that answers `pending` and drops every socket without a close frame (1006)."""
 
     async def handler(ws):
         opened.append(ws)
         await ws.send(PENDING)
         ws.transport.abort()
 
-    tab = await run_tab(handler, tab=record(tabs=2))
+    return handler
+
+
+async def test_a_tab_reopens_once_even_when_its_login_has_other_tabs():
+    opened = []
+    tab = await run_tab(dropping_after_pending(opened), tab=record(tabs=2))
     assert len(opened) == 2  # the first socket and one reopen, not one per tab of the login
     assert tab["closes"] == [1006, 1006]
     assert tab["terminal"] == []
@@ -88,12 +93,6 @@ async def test_a_tab_reopens_once_even_when_its_login_has_other_tabs():
 
 async def test_no_reopen_while_the_harness_closes_the_sockets():
     opened = []
-
-    async def handler(ws):
-        opened.append(ws)
-        await ws.send(PENDING)
-        ws.transport.abort()
-
-    tab = await run_tab(handler, state={"sockets": [], "closing": True})
+    tab = await run_tab(dropping_after_pending(opened), state={"sockets": [], "closing": True})
     assert len(opened) == 1
     assert "reopened" not in tab
