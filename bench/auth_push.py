@@ -29,6 +29,7 @@ from bench import clients
 from bench.harness import ClientPool, CpuMeter, Report, ServerGroup, latency_summary
 
 SCENARIO = "auth_push"
+KINDS = ("hotline",)  # the peer has no auth4app login, the floor no login at all
 SEED_POLL_SECONDS = 3.0
 POLL_INTERVAL = 1.0
 REOPEN_SECONDS = 1.0  # as hotline's login page waits before reopening a dropped socket
@@ -183,7 +184,8 @@ async def client_collect(state: dict, *, time_limit: float) -> dict:
 
 # --- harness side ---------------------------------------------------------------------------------
 
-def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int) -> None:
+def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int,
+        kinds=KINDS) -> None:
     size = sizes(quick)
     label = f"{server}/hotline"
     add = lambda metric, value, unit="", target="", note="": report.add(  # noqa: E731
