@@ -659,7 +659,8 @@ def _cell(value) -> str:
 # --- hotline against the peer and the floor ------------------------------------------------------
 
 # The direction of a figure, by its unit: a rate is better higher; a time, a CPU cost or memory lower.
-HIGHER_IS_BETTER = {"req/s", "conn/s", "msg/s", "frames/s", "subs/s", "logins/s"}
+# Not compared: counts, and messages/s (the rate the clients offered, the same for every kind).
+HIGHER_IS_BETTER = {"req/s", "conn/s", "frames/s", "subs/s", "logins/s"}
 LOWER_IS_BETTER = {"ms", "KiB"}
 REFERENCES = {"peer": "peer", "floor": "bare"}  # what the ratio is against -> kind in the row's server
 COMPARISON_COLUMNS = ["scenario", "server", "processes", "metric", "unit", "hotline", "peer", "hotline/peer",
