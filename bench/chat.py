@@ -579,9 +579,13 @@ def _group_fanouts(add, pool: ClientPool, group: ServerGroup, kind: str, w, size
                     per_client[owner[uid]].append([url, uid, room])
         opened = pool.call(client_connect, [{"targets": t, "time_limit": size["connect_seconds"]}
                                             for t in per_client], timeout=size["connect_seconds"] + 60)
-        failed = sum(sum(r["failed"].values()) + sum(r["closed"].values()) for r in opened)
+        failed = Counter()
+        for r in opened:
+            failed.update(r["failed"])
+            failed.update({f"closed {k}": v for k, v in r["closed"].items()})
         if failed:
-            add("group sockets failed", failed, "sockets", "0", "the members' second socket, on the group room")
+            add("group sockets failed", sum(failed.values()), "sockets", "0",
+                "the members' second socket, on the group room: " + ", ".join(f"{k} {v}" for k, v in failed.items()))
         subs = pool.call(client_subscribe, {"rooms_by_user": {}, "time_limit": 1, "done_frame": "subscribed"})
     else:
         rooms_by_user = {str(uid): [room] for room, members in zip(rooms, members_of) for uid in members}

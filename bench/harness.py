@@ -273,7 +273,7 @@ def server_command(server: str, app: str, port: int, python: str = sys.executabl
         loop, http = ("uvloop", "httptools") if server == "uvicorn" else ("asyncio", "h11")
         return [python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
                 "--ws-per-message-deflate", "false", "--timeout-keep-alive", "30", "--backlog", "4096",
-                "--loop", loop, "--http", http, "--ws", "websockets"]
+                "--loop", loop, "--http", http, "--ws", "websockets-sansio"]  # what --ws auto picks
     if server == "granian":
         return [python, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1", "--backlog", "4096", "--no-access-log", "--log-level", "warning", app]
