@@ -447,6 +447,8 @@ def _measure(report: Report, pool: ClientPool, group: ServerGroup, kind: str, pr
     add = lambda metric, value, unit="", target="", note="", parts=None: report.add(  # noqa: E731
         SCENARIO, label, processes, metric, value, unit, target, note, parts)
     hold_users = w.user_ids[: size["hold"]]
+    if kind == "peer":  # a peer socket needs a room: an odd last user has no pair
+        hold_users = [uid for uid in hold_users if uid in w.room_of]
     chat_users = w.user_ids[: size["chat_users"]]
     members_of = group_members(size, w.user_ids)
     if kind == "hotline":
