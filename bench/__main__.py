@@ -1,7 +1,10 @@
-"""`python -m bench [otp] [auth_push] [chat] [--quick] [--servers daphne,uvicorn] [--processes 1,2]`
+"""`python -m bench [otp] [auth_push] [chat] [--quick] [--servers daphne,uvicorn] [--processes 1,2]
+[--kinds hotline,peer,bare]`
 
 Runs the named scenarios (all when none is named) against real server processes on 127.0.0.1 for each
-ASGI server and process count, prints one table and saves it as JSON in bench/results/.
+ASGI server and process count, and in each configuration every server kind the scenario applies to:
+hotline, the peer (django-chelseru, bench/peer.py) and the floor (bench/bare_app.py). Prints one table,
+then hotline's ratios to the peer and the floor, and saves both as JSON in bench/results/.
 Exit status 0 whenever the harness ran, whatever the timings (benchmarks never fail on a timing);
 1 when a scenario could not run at all.
 """
@@ -15,14 +18,16 @@ import sys
 import time
 import traceback
 
-from bench.harness import ClientPool, Report, prepare_backends, raise_fd_limit
+from bench.harness import SERVERS, ClientPool, Report, prepare_backends, raise_fd_limit
 
 SCENARIOS = ("otp", "auth_push", "chat")
-# Seconds each scenario may take in a full run, so that all of them finish in under 10 minutes on a
-# 2-core machine: a configuration that would end past its scenario's budget (predicted from the
-# slowest one so far with the same process count) is skipped and the table says so. Every phase
-# inside is time-bounded as well.
-BUDGET_SECONDS = {"otp": 140, "auth_push": 125, "chat": 315}
+KINDS = ("hotline", "peer", "bare")
+# Seconds each scenario may take in a full run: a configuration that would end past its scenario's
+# budget (predicted from the slowest one so far with the same process count) is skipped and the table
+# says so. Every phase inside is time-bounded as well. Sized for the default run (daphne and uvicorn,
+# 1 and 2 processes) with all three kinds on a 2-core machine: at most about 18 minutes in all
+# (before the peer, 10 minutes; each chat configuration now also runs the peer and the group fan-outs).
+BUDGET_SECONDS = {"otp": 240, "auth_push": 125, "chat": 720}
 
 
 def over_budget(elapsed: float, took: dict[int, list[float]], count: int, budget: float) -> bool:
@@ -39,7 +44,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
                         help=f"one or more of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny counts, a few seconds each")
-    parser.add_argument("--servers", default="daphne,uvicorn", help="ASGI servers to compare (default: both)")
+    parser.add_argument("--servers", default="daphne,uvicorn",
+                        help=f"ASGI servers to compare, of {', '.join(SERVERS)} (default: daphne,uvicorn)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="server kinds to run where a scenario applies to them (default: all three)")
     parser.add_argument("--processes", default="1,2", help="server process counts (default: 1,2)")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes (default: 2)")
     parser.add_argument("--name", default="", help="name of the JSON file in bench/results/")
@@ -50,8 +58,33 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     args.scenarios = args.scenarios or list(SCENARIOS)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    wrong = [s for s in args.servers if s not in SERVERS]
+    if wrong:
+        parser.error(f"unknown server {', '.join(wrong)}; choose from {', '.join(SERVERS)}")
+    args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    wrong = [k for k in args.kinds if k not in KINDS]
+    if wrong or not args.kinds:
+        parser.error(f"unknown kind {', '.join(wrong)}; choose from {', '.join(KINDS)}")
     args.processes = [int(p) for p in args.processes.split(",") if p.strip()]
     return args
+
+
+def scenario_kinds(name: str) -> tuple[str, ...]:
+    return importlib.import_module(f"bench.{name}").KINDS
+
+
+def prepare_peer(report: Report, backends, kinds: list[str]) -> list[str]:
+    """Install (once) and migrate the peer; without a package index to install it from, the run goes on
+    without the peer and the table says why."""
+    from bench import peer
+
+    try:
+        prepared = peer.prepare(backends, log=lambda line: print(line, file=sys.stderr, flush=True))
+    except peer.PeerUnavailable as exc:
+        report.notes.append(f"the peer was not run: {exc}")
+        return [k for k in kinds if k != "peer"]
+    report.machine["peer"] = {"package": peer.PACKAGE, "database": prepared.database, "versions": peer.versions()}
+    return kinds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,11 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     if report.machine["load_average_at_start"][0] > report.machine["cores"] * 0.5:
         report.notes.append("the machine was busy when the run started (see load average): figures are pessimistic")
     processes = [p for p in args.processes if p == 1 or backends.redis_url]
+    kinds = list(args.kinds)
+    if "peer" in kinds and any("peer" in scenario_kinds(name) for name in args.scenarios):
+        kinds = prepare_peer(report, backends, kinds)
     failed = False
     run_id = int(time.time()) % 100_000
     with ClientPool(args.clients, env=backends.base_env()) as pool:
         for name in args.scenarios:
             module = importlib.import_module(f"bench.{name}")
+            run_kinds = [k for k in module.KINDS if k in kinds]
+            if "hotline" not in run_kinds:
+                report.notes.append(f"{name}: not run (it measures hotline, and hotline is not among --kinds)")
+                continue
             scenario_began, took = time.monotonic(), {}  # process count -> seconds of each configuration
             budget = None if args.quick or args.no_budget else BUDGET_SECONDS[name]
             # process count first: 1-process daphne and uvicorn are compared even if the budget ends early
@@ -83,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {name} on {server} x{count} ...", file=sys.stderr, flush=True)
                 try:
                     module.run(report, backends, server=server, processes=count, quick=args.quick, pool=pool,
-                               run_id=run_id)
+                               run_id=run_id, kinds=run_kinds)
                     run_id += 1
                 except Exception as exc:
                     failed = True

@@ -29,6 +29,7 @@ from bench import clients
 from bench.harness import ClientPool, CpuMeter, Report, ServerGroup, latency_summary
 
 SCENARIO = "auth_push"
+KINDS = ("hotline",)  # the peer has no auth4app login, the floor no login at all
 SEED_POLL_SECONDS = 3.0
 POLL_INTERVAL = 1.0
 REOPEN_SECONDS = 1.0  # as hotline's login page waits before reopening a dropped socket
@@ -183,11 +184,12 @@ async def client_collect(state: dict, *, time_limit: float) -> dict:
 
 # --- harness side ---------------------------------------------------------------------------------
 
-def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int) -> None:
+def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int,
+        kinds=KINDS) -> None:
     size = sizes(quick)
     label = f"{server}/hotline"
-    add = lambda metric, value, unit="", target="", note="": report.add(  # noqa: E731
-        SCENARIO, label, processes, metric, value, unit, target, note)
+    add = lambda metric, value, unit="", target="", note="", parts=None: report.add(  # noqa: E731
+        SCENARIO, label, processes, metric, value, unit, target, note, parts)
     upstream = ServerGroup(backends, server="uvicorn", processes=1, app="bench.fake_auth4app:application",
                            worker=False, health="/bench/stats").start()
     env = {
@@ -210,12 +212,13 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
             for p, n in zip(parts, polling)], timeout=200)
         code_ids = [c for s in started for c in s["code_ids"]]
         tabs = sum(s["tabs"] for s in started)
-        cpu_start = meter.stop_per_item(len(code_ids))
+        cpu_start = (*meter.stop_per_item(len(code_ids)), meter.per)
         add("logins started/s", len(code_ids) / max(max(s["elapsed"] for s in started), 1e-6), "logins/s",
             note=f"{len(code_ids)} of {len(batch)} in {max(s['elapsed'] for s in started):.1f} s "
                  "(POST /proxy/auth/code + the tabs' sockets; time-bounded)")
         add("CPU per login started (whole machine)", cpu_start[0], "ms",
-            note=f"POST /proxy/auth/code, {size['tabs']} sockets and the seed browsers' polls; {cpu_start[1]}")
+            note=f"POST /proxy/auth/code, {size['tabs']} sockets and the seed browsers' polls; {cpu_start[1]}",
+            parts=cpu_start[2])
         failures = {k: sum(s["failures"][k] for s in started) for k in ("code", "socket")}
         if any(failures.values()):
             errors = [e for s in started for e in s["errors"]][:1]
@@ -226,7 +229,7 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
         results: dict[str, dict] = {}
         for part in pool.call(client_collect, {"time_limit": 15 + 2 * POLL_INTERVAL}, timeout=60):
             results.update(part)
-        cpu_confirm = meter.stop_per_item(confirmed["confirmed"])
+        cpu_confirm = (*meter.stop_per_item(confirmed["confirmed"]), meter.per)
         fake = httpx.post(upstream.urls[0] + "/bench/stats", json={"code_ids": code_ids}, timeout=30).json()
     finally:
         group.stop()
@@ -267,7 +270,7 @@ def run(report: Report, backends, *, server: str, processes: int, quick: bool, p
     add("CPU per confirmation (whole machine)", cpu_confirm[0], "ms",
         note=f"from the flip until every tab has its frame and every seed browser its answer: the server's "
              f"polls, {size['tabs']} pushes and closes per login, the seed browsers' polls; the fake "
-             f"upstream not counted; {cpu_confirm[1]}")
+             f"upstream not counted; {cpu_confirm[1]}", parts=cpu_confirm[2])
     s = latency_summary(after_poll)
     add("push after the poll that saw it p50", s["p50_ms"], "ms")
     add("push after the poll that saw it p99", s["p99_ms"], "ms", "< 50 ms")

@@ -162,7 +162,7 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def _postgres_ensure(url: str) -> bool:
+def postgres_ensure(url: str) -> bool:
     """True when PostgreSQL answers; creates the bench database when it is missing."""
     try:
         import dj_database_url
@@ -191,7 +191,7 @@ def prepare_backends(log=print) -> Backends:
         return _prepared
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     database = "postgresql"
-    if database_url.startswith("postgres") and not _postgres_ensure(database_url):
+    if database_url.startswith("postgres") and not postgres_ensure(database_url):
         log("bench: PostgreSQL does not answer at 127.0.0.1; using SQLite (figures are not production's)")
         database_url = f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"
     if database_url.startswith("sqlite"):
@@ -252,21 +252,60 @@ def django_setup(backends: Backends) -> None:
 
 # --- server processes -----------------------------------------------------------------------------
 
+# The ASGI servers the bench can run every kind under (`--servers`):
+# - daphne: Channels' reference server (Twisted), what the Procfile runs;
+# - uvicorn: with its standard extras, uvloop's event loop and httptools' HTTP parser (named explicitly,
+#   so a missing extra fails the start instead of silently measuring the slow path);
+# - uvicorn-h11: the pure-Python asyncio loop and h11, how the bench ran uvicorn before issue 19;
+# - granian: the Rust HTTP server, one worker process, ASGI without lifespan (Channels' router has
+#   no lifespan application).
+SERVERS = ("daphne", "uvicorn", "uvicorn-h11", "granian")
+# Which program serves which kind: hotline, the floor (bench/bare_app.py) and the peer (bench/peer.py).
+KIND_APPS = {"hotline": "config.asgi:application", "bare": "bench.bare_app:application",
+             "peer": "benchproj.asgi:application"}
+
+
+def server_command(server: str, app: str, port: int, python: str = sys.executable) -> list[str]:
+    """The command line of one ASGI server process serving `app` on 127.0.0.1:`port`."""
+    if server == "daphne":
+        return [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    if server in ("uvicorn", "uvicorn-h11"):
+        loop, http = ("uvloop", "httptools") if server == "uvicorn" else ("asyncio", "h11")
+        return [python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                "--ws-per-message-deflate", "false", "--timeout-keep-alive", "30", "--backlog", "4096",
+                "--loop", loop, "--http", http, "--ws", "websockets-sansio"]  # what --ws auto picks
+    if server == "granian":
+        return [python, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--backlog", "4096", "--no-access-log", "--log-level", "warning", app]
+    raise ValueError(f"unknown ASGI server {server!r}; choose from {', '.join(SERVERS)}")
+
+
 @dataclass
 class ServerGroup:
     """N ASGI server processes on their own 127.0.0.1 ports (+ a Celery worker when Redis is used)."""
 
     backends: Backends
-    server: str = "daphne"  # daphne | uvicorn
+    server: str = "daphne"  # one of SERVERS
     processes: int = 1
     app: str = "config.asgi:application"
     env: dict[str, str] = field(default_factory=dict)
     worker: bool = True
     health: str = ""  # path answered once the process is ready (default: /healthz, or / for the bare app)
+    # Another program's Python, directory and whole environment (the peer's virtualenv and host project);
+    # by default hotline's Python in the repository with the bench's environment plus `env`.
+    python: str = sys.executable
+    cwd: Path = ROOT
+    base_env: dict[str, str] | None = None
+    kind: str = ""  # hotline | bare | peer (default: from `app`)
     ports: list[int] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list)
     _worker: subprocess.Popen | None = None
     log_paths: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            found = [kind for kind, app in KIND_APPS.items() if app == self.app]
+            self.kind = found[0] if found else self.app
 
     @property
     def urls(self) -> list[str]:
@@ -278,11 +317,10 @@ class ServerGroup:
 
     @property
     def label(self) -> str:
-        app = "bare" if "bare_app" in self.app else "hotline" if self.app.startswith("config.") else self.app
-        return f"{self.server}/{app}"
+        return f"{self.server}/{self.kind}"
 
     def _env(self) -> dict[str, str]:
-        env = self.backends.base_env()
+        env = dict(self.base_env) if self.base_env is not None else self.backends.base_env()
         env.update(self.env)
         return env
 
@@ -294,18 +332,13 @@ class ServerGroup:
         stamp = datetime.now().strftime("%H%M%S")
         for index in range(self.processes):
             port = free_port()
-            if self.server == "uvicorn":
-                cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(port),
-                       "--no-access-log", "--ws-per-message-deflate", "false", "--timeout-keep-alive", "30",
-                       "--backlog", "4096"]
-            else:
-                cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), self.app]
-            log_path = LOG_DIR / f"{stamp}-{self.server}-{port}.log"
+            cmd = server_command(self.server, self.app, port, self.python)
+            log_path = LOG_DIR / f"{stamp}-{self.server}-{self.kind}-{port}.log"
             self.log_paths.append(log_path)
-            self._procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
+            self._procs.append(subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=open(log_path, "wb"),
                                                 stderr=subprocess.STDOUT))
             self.ports.append(port)
-        if self.worker and self.backends.redis_url and "bare_app" not in self.app:
+        if self.worker and self.backends.redis_url and self.kind == "hotline":
             log_path = LOG_DIR / f"{stamp}-worker.log"
             self.log_paths.append(log_path)
             cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=threads",
@@ -314,7 +347,7 @@ class ServerGroup:
             self._worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),
                                             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        health = self.health or ("/healthz" if "bare_app" not in self.app else "/")
+        health = self.health or ("/healthz" if self.kind == "hotline" else "/")
         for proc, url in zip(self._procs, self.urls):
             while True:
                 if proc.poll() is not None:
@@ -332,7 +365,8 @@ class ServerGroup:
         return self
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self._procs]
+        """The server processes and their live children (granian serves from a worker process it forks)."""
+        return [pid for p in self._procs for pid in _with_children(p.pid)]
 
     def worker_pid(self) -> int | None:
         return self._worker.pid if self._worker and self._worker.poll() is None else None
@@ -538,9 +572,10 @@ class CpuMeter:
         return per
 
     def stop_per_item(self, items: int) -> tuple[float, str]:
-        """Stop; the total CPU ms per item and a note splitting it by part, with the rate it bounds."""
+        """Stop; the total CPU ms per item and a note splitting it by part, with the rate it bounds
+        (the split itself stays in `self.per`, for the report's JSON)."""
         self.stop()
-        per = self.per_item_ms(items)
+        per = self.per = self.per_item_ms(items)
         parts = ", ".join(f"{part} {per[part]:.2f}" for part in ("servers", "worker", "postgres", "redis", "clients"))
         cores = os.cpu_count() or 1
         return per["total"], f"{parts}; at most {cores * 1000 / max(per['total'], 1e-6):.0f}/s on {cores} cores"
@@ -560,11 +595,19 @@ class Report:
     backends: dict[str, str] = field(default_factory=dict)
 
     def add(self, scenario: str, server: str, processes: int, metric: str, value, unit: str = "",
-            target: str = "", note: str = "") -> None:
+            target: str = "", note: str = "", parts: dict[str, float] | None = None) -> None:
+        """One figure; `parts` is a CPU row's split by part of the machine (ms per item), kept in the JSON."""
         if isinstance(value, float):
             value = round(value, 3 if abs(value) < 10 else 1)
-        self.rows.append({"scenario": scenario, "server": server, "processes": processes, "metric": metric,
-                          "value": value, "unit": unit, "target": target, "note": note})
+        row = {"scenario": scenario, "server": server, "processes": processes, "metric": metric,
+               "value": value, "unit": unit, "target": target, "note": note}
+        if parts:
+            row["parts"] = {part: round(ms, 3) for part, ms in parts.items()}
+        self.rows.append(row)
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        """hotline's figures over the peer's and the floor's (see `comparisons`)."""
+        return comparisons(self.rows)
 
     def table(self) -> str:
         m = self.machine
@@ -573,12 +616,14 @@ class Report:
                   f"{[round(x, 2) for x in os.getloadavg()]}, "
                   f"database {self.backends.get('database', '?')}, redis {self.backends.get('redis', '?')}")
         columns = ["scenario", "server", "processes", "metric", "value", "unit", "target", "note"]
-        cells = [[_cell(row[c]) for c in columns] for row in self.rows]
-        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-        line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
-        out = [header, "", line, "  ".join("-" * w for w in widths)]
-        out += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+        out = [header, "", *_columns(columns, [[_cell(row[c]) for c in columns] for row in self.rows])]
         out += [f"note: {n}" for n in self.notes]
+        ratios = self.comparisons()
+        if ratios:
+            out += ["", "hotline against the peer (django-chelseru) and the floor (bench/bare_app.py), same server, "
+                        "processes and clients: ratio = hotline / other; 'ahead' when better in the row's "
+                        "direction (rates: higher; ms and KiB: lower)", ""]
+            out += _columns(COMPARISON_COLUMNS, [comparison_cells(r) for r in ratios])
         return "\n".join(out)
 
     def as_json(self) -> dict[str, Any]:
@@ -589,6 +634,7 @@ class Report:
             "machine": {**self.machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
             "backends": self.backends,
             "rows": self.rows,
+            "comparisons": self.comparisons(),
             "notes": self.notes,
         }
 
@@ -608,3 +654,67 @@ def _cell(value) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+# --- hotline against the peer and the floor ------------------------------------------------------
+
+# The direction of a figure, by its unit: a rate is better higher; a time, a CPU cost or memory lower.
+# Not compared: counts, and messages/s (the rate the clients offered, the same for every kind).
+HIGHER_IS_BETTER = {"req/s", "conn/s", "frames/s", "subs/s", "logins/s"}
+LOWER_IS_BETTER = {"ms", "KiB"}
+REFERENCES = {"peer": "peer", "floor": "bare"}  # what the ratio is against -> kind in the row's server
+COMPARISON_COLUMNS = ["scenario", "server", "processes", "metric", "unit", "hotline", "peer", "hotline/peer",
+                      "floor", "hotline/floor"]
+
+
+def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each of hotline's figures with a direction (see the units above) that the peer or the floor
+    also has in the same scenario, server and process count: both values and hotline / other, with
+    `ahead_of_peer` / `ahead_of_floor` saying whether hotline is better in that direction (the issue's
+    "at or better than 1.0x" reads the ratio the same way: >= 1 for rates, <= 1 for costs)."""
+    def numeric(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    index = {(r["scenario"], r["server"], r["processes"], r["metric"]): r["value"] for r in rows}
+    out = []
+    for row in rows:
+        server, _, kind = row["server"].partition("/")
+        if kind != "hotline" or not numeric(row["value"]):
+            continue
+        if row["unit"] not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+            continue
+        higher = row["unit"] in HIGHER_IS_BETTER
+        entry = {"scenario": row["scenario"], "server": server, "processes": row["processes"],
+                 "metric": row["metric"], "unit": row["unit"], "better": "higher" if higher else "lower",
+                 "hotline": row["value"]}
+        for name, other_kind in REFERENCES.items():
+            other = index.get((row["scenario"], f"{server}/{other_kind}", row["processes"], row["metric"]))
+            if not numeric(other):
+                continue
+            entry[name] = other
+            if other:
+                ratio = row["value"] / other
+                entry[f"hotline/{name}"] = round(ratio, 3)
+                entry[f"ahead_of_{name}"] = ratio >= 1 if higher else ratio <= 1
+        if "peer" in entry or "floor" in entry:
+            out.append(entry)
+    return out
+
+
+def comparison_cells(entry: dict[str, Any]) -> list[str]:
+    def ratio(name: str) -> str:
+        value = entry.get(f"hotline/{name}")
+        if value is None:
+            return "-"
+        return f"{_cell(value)} {'ahead' if entry[f'ahead_of_{name}'] else 'behind'}"
+
+    return [entry["scenario"], entry["server"], str(entry["processes"]), entry["metric"], entry["unit"],
+            _cell(entry["hotline"]), _cell(entry.get("peer")), ratio("peer"), _cell(entry.get("floor")),
+            ratio("floor")]
+
+
+def _columns(header: list[str], cells: list[list[str]]) -> list[str]:
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(header)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    return out

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.harness import _cell
+from bench.harness import COMPARISON_COLUMNS, _cell, comparison_cells
 
 
 def render(data: dict) -> str:
@@ -47,6 +47,11 @@ def render(data: dict) -> str:
         notes = [f"{r['server']} x{r['processes']}, {r['metric']}: {r['note']}" for r in rows if r["note"]]
         if notes:
             lines += ["", *[f"- {n}" for n in notes]]
+        ratios = [c for c in data.get("comparisons", []) if c["scenario"] == scenario]
+        if ratios:
+            lines += ["", f"hotline / peer and hotline / floor ({scenario}; 'ahead' when better in the row's direction):",
+                      "", "| " + " | ".join(COMPARISON_COLUMNS[1:]) + " |", "|" + "---|" * (len(COMPARISON_COLUMNS) - 1)]
+            lines += ["| " + " | ".join(comparison_cells(c)[1:]) + " |" for c in ratios]
     return "\n".join(lines)
 
 
