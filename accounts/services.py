@@ -281,10 +281,11 @@ def session_revoke_own(*, user: User, session_id: str, reason: str = Reason.USER
 def _revoke(sessions, *, by: User | None, reason: str, request) -> int:
     with transaction.atomic():
         # Locked, so that of two concurrent revokes of a session exactly one sees it active, ends
-        # it and sends its `user_logged_out` (the other waits, then finds it ended).
-        ending = dict(
-            sessions.filter(revoked_at__isnull=True).select_for_update().order_by("pk").values_list("pk", "user_id")
-        )
+        # it and sends its `user_logged_out` (the other waits, then finds it ended). NO KEY UPDATE
+        # is the lock the UPDATE below takes anyway, only taken one statement earlier: it does not
+        # block a refresh inserting a token that references the session.
+        active = sessions.filter(revoked_at__isnull=True).select_for_update(no_key=True).order_by("pk")
+        ending = dict(active.values_list("pk", "user_id"))
         if not ending:
             return 0
         ids = list(ending)

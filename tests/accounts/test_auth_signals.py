@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
@@ -113,3 +115,21 @@ def test_without_receivers_ending_a_session_reads_no_users(user_factory, login):
     with CaptureQueriesContext(connection) as queries:
         assert services.session_revoke(session=result.session)
     assert not [q for q in queries.captured_queries if 'FROM "accounts_user"' in q["sql"]]
+
+
+def test_concurrent_endings_of_one_session_send_user_logged_out_once(user_factory, login):
+    result = login(user_factory())
+    threads = 8
+    barrier = threading.Barrier(threads)
+
+    def revoke(_):
+        try:
+            barrier.wait(timeout=10)
+            return services.session_revoke(session=result.session, reason="user")
+        finally:
+            connection.close()  # this thread's own connection
+
+    with receiving(user_logged_out) as logouts, ThreadPoolExecutor(max_workers=threads) as pool:
+        ended = list(pool.map(revoke, range(threads)))
+    assert ended.count(True) == 1
+    assert len(logouts) == 1
