@@ -49,8 +49,8 @@ ADMIN_TOTP_MERGED = False
 # --- reading the README -------------------------------------------------------------------------
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
+def readme_section(title: str, readme: Path = README) -> str:
+    text = readme.read_text()
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert match, f"README.md has no '## {title}' section"
     return match.group(1)
@@ -68,10 +68,10 @@ def shell_commands(markdown: str) -> list[str]:
     return commands
 
 
-def readme_admin_steps() -> dict[str, str]:
+def readme_admin_steps(readme: Path) -> dict[str, str]:
     """The README's admin commands by what they do; fails if one is missing or one is unknown."""
     steps = {}
-    for command in shell_commands(readme_section("The admin")):
+    for command in shell_commands(readme_section("The admin", readme)):
         kind = "createsuperuser" if " createsuperuser" in command else "admin_totp" if " admin_totp " in command else None
         assert kind, f"a README admin command this test does not know how to follow: {command}"
         steps[kind] = command
@@ -79,8 +79,8 @@ def readme_admin_steps() -> dict[str, str]:
     return steps
 
 
-def readme_run_command() -> str:
-    (run,) = [c for c in shell_commands(README.read_text()) if c.startswith("./scripts/run")]
+def readme_run_command(readme: Path) -> str:
+    (run,) = [c for c in shell_commands(readme.read_text()) if c.startswith("./scripts/run")]
     return run
 
 
@@ -106,7 +106,7 @@ def readme_server(clone):
     log_path.parent.mkdir(exist_ok=True)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["bash", "-c", readme_run_command()], cwd=clone, env={**FRESH_SHELL, "PORT": str(port)},
+            ["bash", "-c", readme_run_command(clone / "README.md")], cwd=clone, env={**FRESH_SHELL, "PORT": str(port)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
@@ -186,7 +186,7 @@ def test_readme_admin_steps_in_a_fresh_clone_log_into_admin(clone, readme_server
     from django.core.management import get_commands
 
     url, log = readme_server
-    steps = readme_admin_steps()
+    steps = readme_admin_steps(clone / "README.md")  # the clone's: the commands and README of one commit
     number = shlex.split(steps["admin_totp"])[-1]  # the README's example number, used as "your number"
     password = secrets.token_urlsafe(12)
 
