@@ -69,7 +69,10 @@ class LoginSessionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected sessions"), permissions=["change"])
     def revoke_selected(self, request, queryset):
         count = services.sessions_revoke(
-            session_ids=list(queryset.values_list("pk", flat=True)), by=request.user, reason=Reason.ADMIN, request=request
+            session_ids=list(queryset.values_list("pk", flat=True)),
+            by=request.user,
+            reason=Reason.ADMIN,
+            request=request,
         )
         self.message_user(
             request,

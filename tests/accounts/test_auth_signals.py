@@ -81,7 +81,10 @@ def test_an_admin_revoke_sends_user_logged_out_with_the_admins_request(user_fact
             reverse("admin:accounts_loginsession_changelist"),
             {"action": "revoke_selected", "_selected_action": [picked.session.id]},
         )
-        admin.post(reverse("admin:accounts_user_changelist"), {"action": "revoke_all_sessions", "_selected_action": [user.pk]})
+        admin.post(
+            reverse("admin:accounts_user_changelist"),
+            {"action": "revoke_all_sessions", "_selected_action": [user.pk]},
+        )
     (call,) = logouts  # the second action found nothing left to end
     assert call["user"] == user and call["reason"] == "admin" and call["login_session_id"] == picked.session.id
     assert call["request"].user.mobile_number == "+989000000001"

@@ -72,7 +72,8 @@ def readme_admin_steps(readme: Path) -> dict[str, str]:
     """The README's admin commands by what they do; fails if one is missing or one is unknown."""
     steps = {}
     for command in shell_commands(readme_section("The admin", readme)):
-        kind = "createsuperuser" if " createsuperuser" in command else "admin_totp" if " admin_totp " in command else None
+        words = shlex.split(command)
+        kind = next((word for word in words if word in ("createsuperuser", "admin_totp")), None)
         assert kind, f"a README admin command this test does not know how to follow: {command}"
         steps[kind] = command
     assert set(steps) == {"createsuperuser", "admin_totp"}, steps
@@ -89,7 +90,8 @@ def readme_run_command(readme: Path) -> str:
 
 @pytest.fixture
 def clone(tmp_path) -> Path:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    rev_parse = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    head = rev_parse.stdout.strip()
     target = tmp_path / "hotline"
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(target)], check=True, timeout=60)
     subprocess.run(["git", "checkout", "--quiet", head], cwd=target, check=True, timeout=60)
@@ -176,7 +178,8 @@ def log_into_admin(url: str, form: dict[str, str]) -> httpx.Response:
         page = browser.get("/admin/login/", params={"next": "/admin/"})
         assert page.status_code == 200
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        sent = browser.post("/admin/login/?next=/admin/", data={"csrfmiddlewaretoken": token, "next": "/admin/", **form})
+        form = {"csrfmiddlewaretoken": token, "next": "/admin/", **form}
+        sent = browser.post("/admin/login/?next=/admin/", data=form)
         assert sent.status_code == 302, sent.text
         assert sent.headers["location"] == "/admin/"
         return browser.get("/admin/")

@@ -15,8 +15,9 @@ FRESH_SHELL = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("H
 
 
 def test_manage_runs_manage_py_with_the_development_environment_of_run():
+    code = "from django.conf import settings; print(settings.DEBUG, settings.PORT, settings.DATABASES['default']['ENGINE'])"
     printed = subprocess.run(
-        [str(ROOT / "scripts" / "manage"), "shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG, settings.PORT, settings.DATABASES['default']['ENGINE'])"],
+        [str(ROOT / "scripts" / "manage"), "shell", "--no-imports", "-c", code],
         cwd="/", env=FRESH_SHELL, capture_output=True, text=True, timeout=120,
     )
     assert printed.returncode == 0, printed.stderr
