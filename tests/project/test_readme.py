@@ -169,7 +169,8 @@ def admin_second_factor(clone: Path, command: str) -> dict[str, str]:
     assert query["issuer"][0].startswith("hotline"), uri.group(0)
     secret = query["secret"][0]
     key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    return {"otp_token": f"{totp(key):06d}"}
+    digits, period = int(query.get("digits", ["6"])[0]), int(query.get("period", ["30"])[0])
+    return {"otp_token": f"{totp(key, step=period, digits=digits):0{digits}d}"}
 
 
 def log_into_admin(url: str, form: dict[str, str]) -> httpx.Response:
