@@ -69,7 +69,10 @@ class LoginSessionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected sessions"), permissions=["change"])
     def revoke_selected(self, request, queryset):
         count = services.sessions_revoke(
-            session_ids=list(queryset.values_list("pk", flat=True)), by=request.user, reason=Reason.ADMIN
+            session_ids=list(queryset.values_list("pk", flat=True)),
+            by=request.user,
+            reason=Reason.ADMIN,
+            request=request,
         )
         self.message_user(
             request,
@@ -144,7 +147,7 @@ class UserAdmin(BaseUserAdmin):
     def revoke_all_sessions(self, request, queryset):
         count = 0
         for user in queryset:
-            count += services.sessions_revoke_for_user(user=user, by=request.user, reason=Reason.ADMIN)
+            count += services.sessions_revoke_for_user(user=user, by=request.user, reason=Reason.ADMIN, request=request)
         self.message_user(
             request,
             ngettext("%d session revoked.", "%d sessions revoked.", count) % count,

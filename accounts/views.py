@@ -60,7 +60,7 @@ class TokenRefreshView(APIView):
     def post(self, request):
         body = TokenRefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        result = services.session_refresh(refresh=body.validated_data["refresh"])
+        result = services.session_refresh(refresh=body.validated_data["refresh"], request=request)
         return Response({"access": result.access, "refresh": result.refresh})
 
 
@@ -76,7 +76,7 @@ class SessionDetailView(APIView):
     @extend_schema(request=None, responses={204: None, 404: OpenApiResponse(description="no such session of yours")},
                    summary="End one of my sessions")
     def delete(self, request, session_id: str):
-        if not services.session_revoke_own(user=request.user, session_id=session_id, reason=Reason.USER):
+        if not services.session_revoke_own(user=request.user, session_id=session_id, reason=Reason.USER, request=request):
             # The same answer whether the session belongs to someone else, ended, or never existed.
             raise NotFound("No such session.")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -86,7 +86,11 @@ class SessionRevokeOthersView(APIView):
     @extend_schema(request=None, responses=RevokedCountSerializer, summary="End every session but this one")
     def post(self, request):
         revoked = services.sessions_revoke_for_user(
-            user=request.user, by=request.user, reason=Reason.REVOKE_OTHERS, keep=_current_session_id(request)
+            user=request.user,
+            by=request.user,
+            reason=Reason.REVOKE_OTHERS,
+            keep=_current_session_id(request),
+            request=request,
         )
         return Response({"revoked": revoked})
 
@@ -94,5 +98,7 @@ class SessionRevokeOthersView(APIView):
 class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None}, summary="End the session of this access token")
     def post(self, request):
-        services.session_revoke_own(user=request.user, session_id=_current_session_id(request), reason=Reason.LOGOUT)
+        services.session_revoke_own(
+            user=request.user, session_id=_current_session_id(request), reason=Reason.LOGOUT, request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

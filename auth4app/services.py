@@ -210,14 +210,14 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
     return PollOutcome(None, await _finish(state, CONFIRMED, phone=phone, confirmed_at=clock.timestamp()))
 
 
-def _login_in_db(*, phone: str, ip: str | None, user_agent: str) -> dict:
+def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dict:
     from accounts.services import login_complete, user_get_or_create
 
     with transaction.atomic():
         user = user_get_or_create(mobile_number=phone)
         if not user.is_active:
             raise LoginError(403, "inactive", "This account is disabled.")
-        result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent)
+        result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent, request=request)
     payload = result.as_payload()
     payload["user"]["phone"] = payload["user"]["mobile_number"]
     return {"token": result.access, **payload}
@@ -232,9 +232,11 @@ _NOT_COMPLETABLE = {
 
 
 async def auth_login_complete(
-    *, code_id: object, login_token: str | None, browser_key: str | None, ip: str | None, user_agent: str
+    *, code_id: object, login_token: str | None, browser_key: str | None, ip: str | None, user_agent: str, request=None
 ) -> dict:
-    """Turn a confirmed login into a login session (once): the JWT pair and the user."""
+    """Turn a confirmed login into a login session (once): the JWT pair and the user.
+
+    `request` is handed to the receivers of `user_logged_in` (sent by accounts' `login_complete`)."""
     store = get_store()
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
     if state.status == CONFIRMED and clock.timestamp() > max(state.expires_at, state.confirmed_at + CONFIRMED_GRACE_SECONDS):
@@ -246,7 +248,7 @@ async def auth_login_complete(
         code, message = _NOT_COMPLETABLE.get(current.status if current else EXPIRED, _NOT_COMPLETABLE[ERROR])
         raise LoginError(400, code, message)
     try:
-        payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent)
+        payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent, request=request)
     except BaseException:
         await store.transition(state.code_id, (COMPLETED,), {"status": CONFIRMED})
         raise

@@ -167,6 +167,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the site root (/favicon.ico), served by WhiteNoise like static files.
+WHITENOISE_ROOT = BASE_DIR / "webroot"
 WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
@@ -240,6 +242,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The seed-compatible /proxy/auth/* endpoints are plain async Django views: described in auth4app/schema.py.
+    "PREPROCESSING_HOOKS": ["auth4app.schema.add_proxy_endpoints"],
+    "ENUM_NAME_OVERRIDES": {"Auth4appErrorCodeEnum": "auth4app.schema.ERROR_CODES"},
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, ratelimit
@@ -192,12 +194,20 @@ def _consume(challenge_id) -> bool:
     )
 
 
-def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str) -> LoginResult:
+def _send_login_failed(mobile_number: str, request) -> None:
+    """Django's `user_login_failed`, as `authenticate()` sends it: what was tried, with the number
+    masked (receivers such as audit logs store it) and the code replaced like Django hides a password."""
+    credentials = {"mobile_number": mask_phone(mobile_number), "code": SafeExceptionReporterFilter.cleansed_substitute}
+    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+
+
+def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
     """Exchange the newest code of an E.164 number for a login session and JWT pair.
 
     `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
-    for every kind of bad code and RateLimited (-> 429) once the number's hourly failure budget
-    is spent. The user is created on first success.
+    for every kind of bad code, after sending `user_login_failed`, and RateLimited (-> 429) once
+    the number's hourly failure budget is spent (no code is compared then, and no signal sent).
+    The user is created on first success, and `login_complete` sends `user_logged_in`.
     """
     failure_key, failure_rate = _failure_budget(mobile_number)
     verdict = ratelimit.peek(failure_key, failure_rate)
@@ -212,16 +222,22 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
         matches = hmac.compare_digest(expected, code_hmac)
     if not matches:
         ratelimit.consume(failure_key, failure_rate)
+        _send_login_failed(mobile_number, request)
         raise InvalidCode()
 
     with transaction.atomic():
         # The consuming UPDATE and the login are one transaction: if recording the login fails,
         # the code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
         # then find it used.
-        if not _consume(challenge_id):
-            raise InvalidCode()
-        user = user_get_or_create(mobile_number=mobile_number)
-        result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent)
+        consumed = _consume(challenge_id)
+        if consumed:
+            user = user_get_or_create(mobile_number=mobile_number)
+            result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
+    if not consumed:
+        # Sent after the transaction, so that what a receiver writes about the failure is not
+        # rolled back with it.
+        _send_login_failed(mobile_number, request)
+        raise InvalidCode()
     logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)
     return result
 

@@ -75,6 +75,7 @@ class AuthenticateView(APIView):
                 code=data.validated_data["code"],
                 ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                request=request,
             )
         except InvalidCode:
             return Response({"error": str(INVALID_CODE_MESSAGE)}, status=status.HTTP_401_UNAUTHORIZED)
