@@ -277,6 +277,7 @@ OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", 60, minimum=0)
 OTP_SENDS_PER_NUMBER_PER_HOUR = env_int("OTP_SENDS_PER_NUMBER_PER_HOUR", 5, minimum=1)
 OTP_SENDS_PER_IP_PER_HOUR = env_int("OTP_SENDS_PER_IP_PER_HOUR", 20, minimum=1)
 OTP_FAILURES_PER_NUMBER_PER_HOUR = env_int("OTP_FAILURES_PER_NUMBER_PER_HOUR", 20, minimum=1)
+OTP_FAILURES_PER_IP_PER_HOUR = env_int("OTP_FAILURES_PER_IP_PER_HOUR", 30, minimum=1)
 OTP_GLOBAL_SENDS_PER_HOUR = env_int("OTP_GLOBAL_SENDS_PER_HOUR", 1000, minimum=1)
 # Key of the HMAC that binds a code to its challenge; separate from SECRET_KEY so it can rotate alone.
 OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
@@ -352,6 +353,8 @@ AUTH4APP_HTTP_TIMEOUT_SECONDS = env_float("AUTH4APP_HTTP_TIMEOUT_SECONDS", 5.0)
 AUTH4APP_MAX_CONCURRENT_REQUESTS = env_int("AUTH4APP_MAX_CONCURRENT_REQUESTS", 32, minimum=1, maximum=1000)
 AUTH4APP_CODES_PER_IP_PER_HOUR = env_int("AUTH4APP_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 AUTH4APP_CODES_PER_NUMBER_PER_HOUR = env_int("AUTH4APP_CODES_PER_NUMBER_PER_HOUR", 5, minimum=1)
+# Every upstream code costs money: a cap on all of them, whoever asks (a circuit breaker on the bill).
+AUTH4APP_CODES_PER_HOUR = env_int("AUTH4APP_CODES_PER_HOUR", 1000, minimum=1)
 # A login nobody asked about (no open socket, no start or result request) for this long is no longer polled.
 AUTH4APP_IDLE_SECONDS = 30
 # A login whose upstream polls keep failing for this long ends with status "error".

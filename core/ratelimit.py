@@ -78,14 +78,19 @@ def peek(key: str, rate: Rate) -> Verdict:
     return Verdict(allowed=allowed, retry_after=0 if allowed else remaining, count=count)
 
 
+def give_back(key: str, rate: Rate) -> None:
+    """Return one hit `consume` counted in the current window (a reservation that turned out not to
+    be one: a right code, a send whose transaction failed). Never below zero in effect: a window that
+    turned over meanwhile just starts one lower, which a later hit evens out."""
+    consume(key, rate, amount=-1)
+
+
 def check_all(checks: list[tuple[str, Rate]]) -> Verdict:
-    """Consume one hit from each (key, rate); the first exhausted one decides."""
-    worst: Verdict | None = None
-    for key, rate in checks:
-        verdict = consume(key, rate)
-        if not verdict.allowed and (worst is None or verdict.retry_after > worst.retry_after):
-            worst = verdict
-    return worst or Verdict(allowed=True, retry_after=0, count=0)
+    """Consume one hit from each (key, rate) in order, stopping at the first refused one: a caller
+    over one budget spends none of the budgets after it (a client over its IP budget cannot keep
+    spending a victim number's). One round trip with Redis (`cooldown_then_consume`)."""
+    gate = cooldown_then_consume(cooldown_key="", cooldown_seconds=0, checks=checks)
+    return gate.verdict
 
 
 # --- One round trip for a cooldown and several budgets -------------------------------------
