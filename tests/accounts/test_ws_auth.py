@@ -30,3 +30,19 @@ def test_origin_allowlist():
     assert origin_allowed("http://localhost:8000")
     assert not origin_allowed("https://evil.example")
     assert not origin_allowed("null")
+
+
+@pytest.mark.django_db
+def test_ws_ticket_endpoint_is_rate_limited_per_user(auth_client, settings, user_factory, login):
+    settings.WS_TICKETS_PER_USER_PER_MINUTE = 3
+    import time_machine
+
+    with time_machine.travel(1_899_997_200 + 15, tick=False):  # 15 s into a minute window
+        user = user_factory()
+        client, _ = auth_client(user)
+        other_device, _ = auth_client(user)
+        assert [client.post("/api/ws/ticket/").status_code for _ in range(3)] == [201] * 3
+        refused = other_device.post("/api/ws/ticket/")  # per user, across their sessions
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "45" and refused.json()["retry_after"] == 45
+        assert auth_client()[0].post("/api/ws/ticket/").status_code == 201  # another user is not affected
