@@ -171,9 +171,39 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("TRUSTED_PROXY_COUNT", 0) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS. Production-safe defaults whenever DEBUG is off; `manage.py check --deploy` passes with the
+# production settings of docs/configuration.md (tests/core/test_production_guards.py runs it).
+
+
+def env_proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
+    """`Header-Name: value` (e.g. `X-Forwarded-Proto: https`) as Django's SECURE_PROXY_SSL_HEADER;
+    `off` for none."""
+    raw = (_env.get(name) or "").strip() or default
+    if not raw or raw.lower() == "off":
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise SystemExit(f"hotline: {name}={raw!r} must look like 'X-Forwarded-Proto: https' (or be 'off')")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
+# Behind a TLS proxy (TRUSTED_PROXY_COUNT > 0) the proxy's X-Forwarded-Proto says whether the client
+# used HTTPS, so cookies (the refresh cookie too) are marked Secure and HSTS is sent.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header(
+    "SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if env_int("TRUSTED_PROXY_COUNT", 0) else ""
+)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Sent only on HTTPS responses (SecurityMiddleware), so a plain-HTTP development server never pins itself.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer probes /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Redis: channel layer, cache, task broker --------------------------------
 
@@ -287,6 +317,16 @@ OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
 
 SMS_PROVIDER = env_str("SMS_PROVIDER", "console")
 SMS_FALLBACK_PROVIDERS = env_list("SMS_FALLBACK_PROVIDERS")
+# console and locmem send nobody an SMS (console writes codes to the log): with DEBUG off they are
+# refused unless this says they are wanted on purpose (a demo box, the test suite's servers).
+SMS_ALLOW_DEV_PROVIDER = env_bool("SMS_ALLOW_DEV_PROVIDER", False)
+_dev_sms_providers = sorted({SMS_PROVIDER, *SMS_FALLBACK_PROVIDERS} & {"console", "locmem"})
+if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER and not TESTING:
+    raise SystemExit(
+        f"hotline: refusing to start with DEBUG off and the {'/'.join(_dev_sms_providers)} SMS provider: "
+        "login codes would go to the server log and nobody would get an SMS. Set SMS_PROVIDER to a real "
+        "provider (docs/sms.md), or SMS_ALLOW_DEV_PROVIDER=1 if this is on purpose."
+    )
 SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)

@@ -104,6 +104,10 @@ def server_env(**overrides: str) -> dict[str, str]:
             "DEBUG": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # Production settings otherwise, on plain HTTP with the console SMS provider on purpose.
+            "SMS_ALLOW_DEV_PROVIDER": "1",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})
