@@ -300,7 +300,9 @@ class ServerGroup:
                        "--no-access-log", "--ws-per-message-deflate", "false", "--timeout-keep-alive", "30",
                        "--backlog", "4096"]
             else:
-                cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), self.app]
+                # The Procfile's command for hotline (config.serve: daphne with the access log through logging).
+                entry = "config.serve" if self.app == "config.asgi:application" else "daphne"
+                cmd = [sys.executable, "-m", entry, "-b", "127.0.0.1", "-p", str(port), self.app]
             log_path = LOG_DIR / f"{stamp}-{self.server}-{port}.log"
             self.log_paths.append(log_path)
             self._procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "wb"),

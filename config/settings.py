@@ -55,6 +55,9 @@ DEFAULT_SECRET_KEY = "hotline-insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules
+# `python -m config.serve` (./scripts/run, the Procfile) refuses to bind a non-loopback address with
+# DEBUG on unless this is set: DEBUG shows tracebacks and may mount the auth4app simulator.
+DEBUG_ALLOW_NON_LOOPBACK = env_bool("DEBUG_ALLOW_NON_LOOPBACK", False)
 
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
     # A clear refusal, not a traceback: SystemExit prints the message and exits 1.
