@@ -371,14 +371,10 @@ def test_a_trusted_hop_that_is_not_an_address_is_not_a_500(sms, otp_settings):
     assert LoginSession.objects.get().ip is None
 
 
-def test_admin_lists_challenges_read_only_without_their_hmac(client, sms, user_factory):
-    from django.test import Client
-
+def test_admin_lists_challenges_read_only_without_their_hmac(client, sms, admin_client):
     send(client)
     challenge = Challenge.objects.get()
-    admin_user = user_factory("+989120000001", password="pw-for-admin-test", is_staff=True, is_superuser=True)
-    browser = Client()
-    browser.force_login(admin_user)
+    browser = admin_client
     listing = browser.get("/admin/otp/challenge/")
     assert listing.status_code == 200 and "+989121234567" in listing.content.decode()
     detail = browser.get(f"/admin/otp/challenge/{challenge.pk}/change/")
