@@ -78,11 +78,26 @@ def peek(key: str, rate: Rate) -> Verdict:
     return Verdict(allowed=allowed, retry_after=0 if allowed else remaining, count=count)
 
 
-def give_back(key: str, rate: Rate) -> None:
-    """Return one hit `consume` counted in the current window (a reservation that turned out not to
-    be one: a right code, a send whose transaction failed). Never below zero in effect: a window that
-    turned over meanwhile just starts one lower, which a later hit evens out."""
-    consume(key, rate, amount=-1)
+def give_back(*checks: tuple[str, Rate]) -> None:
+    """Return one hit `consume` counted in the current window to each (key, rate): a reservation that
+    turned out not to be one (a right code, a send whose transaction failed). One round trip with
+    Redis. A window that turned over meanwhile just starts one lower, which its next hit evens out."""
+    client = _redis_client()
+    if client is None:
+        for key, rate in checks:
+            consume(key, rate, amount=-1)
+        return
+    pipe = client.pipeline(transaction=False)
+    for key, rate in checks:
+        # DECR only a window that exists (a reserved hit is in it): never leaves a key without expiry.
+        _script(client, _GIVE_BACK_LUA)(keys=[cache.make_and_validate_key(_key(key, rate, _window(rate)[0]))], client=pipe)
+    pipe.execute()
+
+
+_GIVE_BACK_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
 
 
 def check_all(checks: list[tuple[str, Rate]]) -> Verdict:

@@ -109,8 +109,7 @@ def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelim
 def _give_back_send_limits(mobile_number: str, ip: str | None) -> None:
     """Undo `_pass_send_limits` for a send that failed (the database was unavailable): the budgets
     get their hit back and the cooldown ends, so the retry the client is told to make can pass."""
-    for key, rate in _send_budgets(mobile_number, ip):
-        ratelimit.give_back(key, rate)
+    ratelimit.give_back(*_send_budgets(mobile_number, ip))
     cache.delete(_cooldown_key(mobile_number))
 
 
@@ -263,9 +262,8 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
     expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
     if not hmac.compare_digest(expected, code_hmac):
         raise InvalidCode()
-    # Not a failure after all.
-    ratelimit.give_back(ip_key, ip_rate)
-    ratelimit.give_back(number_key, number_rate)
+    # Not a failure after all (one round trip for both).
+    ratelimit.give_back((ip_key, ip_rate), (number_key, number_rate))
 
     with transaction.atomic():
         # The consuming UPDATE and the login are one transaction: if recording the login fails,
