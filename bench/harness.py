@@ -237,7 +237,7 @@ def django_setup(backends: Backends) -> None:
     """Use the project's ORM and cache from this process with the bench's database and Redis."""
     for key, value in backends.base_env().items():
         if key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CACHE_KEY_PREFIX", "CHANNEL_LAYER_PREFIX",
-                   "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS"):
+                   "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "DEBUG", "SMS_ALLOW_DEV_PROVIDER", "ALLOWED_HOSTS"):
             os.environ[key] = value
     if not backends.redis_url:
         os.environ.pop("REDIS_URL", None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import AsyncClient
 
+from .conftest import wait_for
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("a4a_settings")]
 
 VICTIM = "+79991234567"
@@ -42,6 +44,18 @@ async def test_requests_refused_by_the_ip_budget_leave_the_victims_number_alone(
     response = await start(victim, VICTIM)
     assert response.status_code == 200, response.content
     assert sim.core.storage.get_stats()["code/get"] == 4
+
+    # ...and logs in by messenger.
+    body = response.json()
+    sim.core.confirm(body["code_id"])
+    bound = {"code_id": body["code_id"], "login_token": body["login_token"]}
+
+    async def confirmed():
+        return (await victim.post("/proxy/auth/result", bound)).json()["status"] == "confirmed"
+
+    await wait_for(confirmed)
+    login = await victim.post("/proxy/auth/complete", bound)
+    assert login.status_code == 200 and login.json()["user"]["mobile_number"] == VICTIM
 
 
 async def test_global_cap_on_upstream_codes(sim, poller, settings):
