@@ -10,11 +10,18 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from . import services
 from .models import LoginSession, User
 
 Reason = LoginSession.RevokeReason
+
+# simplejwt's outstanding/blacklisted-token pages duplicate the sessions below and used to show each
+# refresh token in full; sessions are managed here, tokens are nobody's to read.
+for _model in (OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class SessionActiveFilter(admin.SimpleListFilter):

@@ -15,6 +15,7 @@ from django.contrib.auth (`update_last_login`) sets `last_login`; every session 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -116,6 +117,13 @@ def _describe_user_agent(raw: str) -> dict:
 # --- Tokens ---------------------------------------------------------------------------------
 
 
+def refresh_token_digest(encoded: str) -> str:
+    """What is stored for an issued refresh token in simplejwt's outstanding-token table: a SHA-256
+    of it, never the token (a database dump or an admin page would otherwise be a set of live
+    sessions). The jti beside it is what every lookup uses."""
+    return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
+
+
 class SessionRefreshJWT(RefreshToken):
     """A refresh token bound to a login session by its `sid` claim.
 
@@ -145,9 +153,14 @@ class SessionRefreshJWT(RefreshToken):
         """Write the token's records; returns the encoded token (encoded once, reused by the caller)."""
         encoded = str(self)
         expires_at = datetime_from_epoch(self["exp"])
-        # simplejwt's own list of issued tokens, so its blacklist and admin stay truthful.
+        # simplejwt's own list of issued tokens, so its blacklist stays truthful; the token itself is
+        # not kept (see refresh_token_digest).
         OutstandingToken.objects.create(
-            user=session.user, jti=self["jti"], token=encoded, created_at=self.current_time, expires_at=expires_at
+            user=session.user,
+            jti=self["jti"],
+            token=refresh_token_digest(encoded),
+            created_at=self.current_time,
+            expires_at=expires_at,
         )
         SessionRefreshToken.objects.create(jti=self["jti"], session=session, expires_at=expires_at)
         return encoded

@@ -36,7 +36,10 @@ class MeView(APIView):
 class WsTicketView(APIView):
     """A one-time ticket for opening a WebSocket without putting a token in the URL."""
 
-    @extend_schema(request=None, responses={201: WsTicketSerializer})
+    @extend_schema(
+        request=None,
+        responses={201: WsTicketSerializer, 429: OpenApiResponse(description="too many tickets this minute; Retry-After")},
+    )
     def post(self, request):
         ticket = ws_ticket_issue(user_id=request.user.pk, session_id=_current_session_id(request))
         return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL_SECONDS}, status=status.HTTP_201_CREATED)

@@ -55,11 +55,15 @@ def _browser_key_or_new(browser_key: str | None) -> str:
 
 
 def _check_limits(*, ip: str | None, phone: str) -> None:
+    """The caller's IP budget, then the number's, then the global spending cap on upstream codes,
+    each spent only if the one before allowed it (so a host over its own budget cannot lock a
+    victim's number out of messenger login, nor spend the cap)."""
     hour = 3600
     verdict = ratelimit.check_all(
         [
             (f"auth4app:code:ip:{ip or 'unknown'}", ratelimit.Rate(settings.AUTH4APP_CODES_PER_IP_PER_HOUR, hour)),
             (f"auth4app:code:number:{phone}", ratelimit.Rate(settings.AUTH4APP_CODES_PER_NUMBER_PER_HOUR, hour)),
+            ("auth4app:code:global", ratelimit.Rate(settings.AUTH4APP_CODES_PER_HOUR, hour)),
         ]
     )
     if not verdict.allowed:

@@ -55,6 +55,9 @@ DEFAULT_SECRET_KEY = "hotline-insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules
+# `python -m config.serve` (./scripts/run, the Procfile) refuses to bind a non-loopback address with
+# DEBUG on unless this is set: DEBUG shows tracebacks and may mount the auth4app simulator.
+DEBUG_ALLOW_NON_LOOPBACK = env_bool("DEBUG_ALLOW_NON_LOOPBACK", False)
 
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
     # A clear refusal, not a traceback: SystemExit prints the message and exits 1.
@@ -69,7 +72,7 @@ PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "config.apps.HotlineAdminConfig",  # django.contrib.admin whose site requires a TOTP device
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -82,6 +85,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "accounts",
     "sms",
@@ -93,12 +98,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -173,9 +180,47 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("TRUSTED_PROXY_COUNT", 0) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# On every HTML response (core.csp): scripts and styles from our own origin only, never inline.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# HTTPS. Production-safe defaults whenever DEBUG is off; `manage.py check --deploy` passes with the
+# production settings of docs/configuration.md (tests/core/test_production_guards.py runs it).
+
+
+def env_proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
+    """`Header-Name: value` (e.g. `X-Forwarded-Proto: https`) as Django's SECURE_PROXY_SSL_HEADER;
+    `off` for none."""
+    raw = (_env.get(name) or "").strip() or default
+    if not raw or raw.lower() == "off":
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise SystemExit(f"hotline: {name}={raw!r} must look like 'X-Forwarded-Proto: https' (or be 'off')")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
+# Behind a TLS proxy (TRUSTED_PROXY_COUNT > 0) the proxy's X-Forwarded-Proto says whether the client
+# used HTTPS, so cookies (the refresh cookie too) are marked Secure and HSTS is sent.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header(
+    "SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if env_int("TRUSTED_PROXY_COUNT", 0) else ""
+)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Sent only on HTTPS responses (SecurityMiddleware), so a plain-HTTP development server never pins itself.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer probes /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Admin second factor (django-otp): the issuer shown by authenticator apps.
+OTP_TOTP_ISSUER = "hotline"
 
 # --- Redis: channel layer, cache, task broker --------------------------------
 
@@ -270,6 +315,7 @@ PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_REGION = PHONE_DEFAULT_REGION
 SESSION_LAST_SEEN_INTERVAL_SECONDS = env_int("SESSION_LAST_SEEN_INTERVAL_SECONDS", 60, minimum=1)
 WS_TICKET_TTL_SECONDS = 30
+WS_TICKETS_PER_USER_PER_MINUTE = env_int("WS_TICKETS_PER_USER_PER_MINUTE", 60, minimum=1)
 # Safety net behind the session.revoked event: each session-bound socket re-checks its session this often.
 SESSION_SOCKET_RECHECK_SECONDS = 30
 
@@ -282,6 +328,7 @@ OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", 60, minimum=0)
 OTP_SENDS_PER_NUMBER_PER_HOUR = env_int("OTP_SENDS_PER_NUMBER_PER_HOUR", 5, minimum=1)
 OTP_SENDS_PER_IP_PER_HOUR = env_int("OTP_SENDS_PER_IP_PER_HOUR", 20, minimum=1)
 OTP_FAILURES_PER_NUMBER_PER_HOUR = env_int("OTP_FAILURES_PER_NUMBER_PER_HOUR", 20, minimum=1)
+OTP_FAILURES_PER_IP_PER_HOUR = env_int("OTP_FAILURES_PER_IP_PER_HOUR", 30, minimum=1)
 OTP_GLOBAL_SENDS_PER_HOUR = env_int("OTP_GLOBAL_SENDS_PER_HOUR", 1000, minimum=1)
 # Key of the HMAC that binds a code to its challenge; separate from SECRET_KEY so it can rotate alone.
 OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
@@ -290,6 +337,16 @@ OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
 
 SMS_PROVIDER = env_str("SMS_PROVIDER", "console")
 SMS_FALLBACK_PROVIDERS = env_list("SMS_FALLBACK_PROVIDERS")
+# console and locmem send nobody an SMS (console writes codes to the log): with DEBUG off they are
+# refused unless this says they are wanted on purpose (a demo box, the test suite's servers).
+SMS_ALLOW_DEV_PROVIDER = env_bool("SMS_ALLOW_DEV_PROVIDER", False)
+_dev_sms_providers = sorted({SMS_PROVIDER, *SMS_FALLBACK_PROVIDERS} & {"console", "locmem"})
+if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER and not TESTING:
+    raise SystemExit(
+        f"hotline: refusing to start with DEBUG off and the {'/'.join(_dev_sms_providers)} SMS provider: "
+        "login codes would go to the server log and nobody would get an SMS. Set SMS_PROVIDER to a real "
+        "provider (docs/sms.md), or SMS_ALLOW_DEV_PROVIDER=1 if this is on purpose."
+    )
 SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)
@@ -357,6 +414,8 @@ AUTH4APP_HTTP_TIMEOUT_SECONDS = env_float("AUTH4APP_HTTP_TIMEOUT_SECONDS", 5.0)
 AUTH4APP_MAX_CONCURRENT_REQUESTS = env_int("AUTH4APP_MAX_CONCURRENT_REQUESTS", 32, minimum=1, maximum=1000)
 AUTH4APP_CODES_PER_IP_PER_HOUR = env_int("AUTH4APP_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 AUTH4APP_CODES_PER_NUMBER_PER_HOUR = env_int("AUTH4APP_CODES_PER_NUMBER_PER_HOUR", 5, minimum=1)
+# Every upstream code costs money: a cap on all of them, whoever asks (a circuit breaker on the bill).
+AUTH4APP_CODES_PER_HOUR = env_int("AUTH4APP_CODES_PER_HOUR", 1000, minimum=1)
 # A login nobody asked about (no open socket, no start or result request) for this long is no longer polled.
 AUTH4APP_IDLE_SECONDS = 30
 # A login whose upstream polls keep failing for this long ends with status "error".

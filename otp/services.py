@@ -6,10 +6,14 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
   send budgets (429), supersedes the number's older codes, stores the new code as an HMAC
   bound to its challenge and queues the SMS after commit. It never looks the number up among
   users, so its answer and work are the same whether or not an account exists.
-* `otp_authenticate` checks the number's failure budget (429), claims one try on the newest
-  challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons can ever
-  happen, even in parallel), compares in constant time, then consumes the challenge with a
-  second conditional UPDATE: exactly one request can win it.
+* `otp_authenticate` reserves a failure from the caller's IP budget (429), claims one try on the
+  newest live challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons
+  can ever happen, even in parallel), reserves a failure from that challenge's share of the
+  number's failure budget (429, and the challenge is blocked), compares in constant time, then
+  consumes the challenge with a second conditional UPDATE: exactly one request can win it. A
+  matching code gives its reservations back. Each step runs only if the one before allowed it, so a
+  refused request spends nothing after the refusal, and wrong tries for a number nobody sent a code
+  to cost only the caller's own IP budget.
 
 Every limit lives in the shared cache (`core.ratelimit`), so it holds across processes.
 The code itself is never logged, returned or stored; only the SMS gateway receives it.
@@ -29,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import F
 from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.services import LoginResult, login_complete, user_get_or_create
@@ -103,6 +108,13 @@ def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelim
     ]
 
 
+def _give_back_send_limits(mobile_number: str, ip: str | None) -> None:
+    """Undo `_pass_send_limits` for a send that failed (the database was unavailable): the budgets
+    get their hit back and the cooldown ends, so the retry the client is told to make can pass."""
+    ratelimit.give_back(*_send_budgets(mobile_number, ip))
+    cache.delete(_cooldown_key(mobile_number))
+
+
 def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
     """The resend cooldown (409) and the send budgets (429), then the new cooldown: one atomic step,
     one Redis round trip (`core.ratelimit.cooldown_then_consume`). A request in cooldown spends no
@@ -120,8 +132,17 @@ def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
         raise RateLimited(gate.verdict.retry_after)
 
 
-def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
-    return f"otp:fail:number:{mobile_number}", ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR)
+def _ip_failure_budget(ip: str | None) -> tuple[str, ratelimit.Rate]:
+    return f"otp:fail:ip:{ip or 'unknown'}", ratelimit.Rate(settings.OTP_FAILURES_PER_IP_PER_HOUR, HOUR)
+
+
+def _number_failure_budget(mobile_number: str, challenge_id) -> tuple[str, ratelimit.Rate]:
+    # Keyed by the live challenge too: failures count only against a code that was really sent, and a
+    # spent budget blocks that code, not the next one the number's owner asks for.
+    return (
+        f"otp:fail:number:{mobile_number}:{challenge_id}",
+        ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR),
+    )
 
 
 # --- the flow ---------------------------------------------------------------------------
@@ -134,7 +155,16 @@ def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
     when the caller's IP, the number or the whole service has spent its hourly send budget.
     """
     _pass_send_limits(mobile_number, ip)
+    try:
+        return _code_issue(mobile_number=mobile_number, ip=ip)
+    except BaseException:
+        # Nothing was sent (the transaction rolled back): the limits this request passed are given
+        # back, or the client's retry after a 503 would meet a cooldown for a code it never got.
+        _give_back_send_limits(mobile_number, ip)
+        raise
 
+
+def _code_issue(*, mobile_number: str, ip: str | None) -> CodeSent:
     ttl = settings.OTP_TTL_SECONDS
     now = clock.now()
     code = code_generate()
@@ -201,29 +231,51 @@ def _send_login_failed(mobile_number: str, request) -> None:
     user_login_failed.send(sender=__name__, credentials=credentials, request=request)
 
 
+class AccountDisabled(Exception):
+    """The code was right but the account is deactivated: no session is created."""
+
+
+def _block_challenge(challenge_id) -> None:
+    """Use up a challenge's tries: its code can never log in, right or wrong."""
+    Challenge.objects.filter(pk=challenge_id).update(attempts=F("max_attempts"))
+
+
 def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
     """Exchange the newest code of an E.164 number for a login session and JWT pair.
 
     `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
-    for every kind of bad code, after sending `user_login_failed`, and RateLimited (-> 429) once
-    the number's hourly failure budget is spent (no code is compared then, and no signal sent).
-    The user is created on first success, and `login_complete` sends `user_logged_in`.
+    for every kind of bad code, after sending `user_login_failed`; RateLimited (-> 429) once the
+    caller's IP has spent its hourly failure budget or the live code its share of the number's (no
+    code is compared then, and no signal sent); and AccountDisabled (-> 403) for a deactivated
+    user. The user is created on first success, and `login_complete` sends `user_logged_in`.
+
+    Failures are reserved before the code is compared (an atomic INCR each), so parallel wrong
+    tries can never compare more often than a budget allows; a matching code gives them back.
     """
-    failure_key, failure_rate = _failure_budget(mobile_number)
-    verdict = ratelimit.peek(failure_key, failure_rate)
+    ip_key, ip_rate = _ip_failure_budget(ip)
+    verdict = ratelimit.consume(ip_key, ip_rate)
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after)
 
     claimed = _claim_try_on_newest(mobile_number)
-    matches = False
-    if claimed is not None:
-        challenge_id, code_hmac = claimed
-        expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
-        matches = hmac.compare_digest(expected, code_hmac)
-    if not matches:
-        ratelimit.consume(failure_key, failure_rate)
+    if claimed is None:
+        # No live code: the try costs the caller's IP budget only, never the number's.
         _send_login_failed(mobile_number, request)
         raise InvalidCode()
+    challenge_id, code_hmac = claimed
+    number_key, number_rate = _number_failure_budget(mobile_number, challenge_id)
+    verdict = ratelimit.consume(number_key, number_rate)
+    if not verdict.allowed:
+        _block_challenge(challenge_id)
+        logger.warning("otp failure budget spent: code blocked (number %s)", mask_phone(mobile_number))
+        raise RateLimited(verdict.retry_after)
+
+    expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
+    if not hmac.compare_digest(expected, code_hmac):
+        _send_login_failed(mobile_number, request)
+        raise InvalidCode()
+    # Not a failure after all (one round trip for both).
+    ratelimit.give_back((ip_key, ip_rate), (number_key, number_rate))
 
     with transaction.atomic():
         # The consuming UPDATE and the login are one transaction: if recording the login fails,
@@ -232,6 +284,9 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
         consumed = _consume(challenge_id)
         if consumed:
             user = user_get_or_create(mobile_number=mobile_number)
+            if not user.is_active:
+                # Rolls the consuming UPDATE back too; the messenger login refuses them the same way.
+                raise AccountDisabled()
             result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
     if not consumed:
         # Sent after the transaction, so that what a receiver writes about the failure is not

@@ -45,9 +45,10 @@ class MessageSendView(APIView):
 class MessageStatusView(APIView):
     permission_classes = [IsAuthenticated, CanSendMessages]
 
-    @extend_schema(responses={200: MessageStatusOutput}, summary="Status of one queued SMS")
+    @extend_schema(responses={200: MessageStatusOutput}, summary="Status of one SMS the caller queued")
     def get(self, request, message_id: int):
-        message = selectors.message_get(message_id=message_id)
+        # Only the caller's own messages: the same 404 for someone else's, a code SMS and no message.
+        message = selectors.message_get_sent_by(message_id=message_id, user=request.user)
         if message is None:
             raise NotFound("No such message.")
         return Response(selectors.message_status_payload(message))

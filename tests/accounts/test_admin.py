@@ -1,4 +1,5 @@
-"""Sessions in Django admin, driven through the admin's own views with a logged-in superuser."""
+"""Sessions in Django admin, driven through the admin's own views with a superuser logged in with
+password and TOTP code (tests/conftest.py's admin_client)."""
 
 import pytest
 from django.test import Client
@@ -8,18 +9,6 @@ from rest_framework.test import APIClient
 from accounts.models import LoginSession, User
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_user(db):
-    return User.objects.create_superuser(mobile_number="+989000000001", password="admin-pass-123")
-
-
-@pytest.fixture
-def admin_client(admin_user):
-    client = Client()
-    assert client.login(mobile_number="+989000000001", password="admin-pass-123")
-    return client
 
 
 def me(access: str) -> int:

@@ -110,6 +110,7 @@ def test_settings_enable_the_simulator_only_with_debug_on_and_no_key():
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "AUTH4APP_"))}
     env["PORT"] = "8123"
+    env["SMS_ALLOW_DEV_PROVIDER"] = "1"
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         [False, "https://api.auth4app.com"],

@@ -77,15 +77,20 @@ def new_context(browser):
     """`new_context()` -> a fresh browser context (its own cookies, like another device)."""
     contexts = []
 
+    violations: list[str] = []
+
     def make(**options):
         context = browser.new_context(viewport=DESKTOP, **options)
         context.set_default_timeout(10_000)
+        # Every page runs under the site's Content-Security-Policy: anything it blocks is a failure.
+        context.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == []
 
 
 def shoot(page, name: str) -> None:

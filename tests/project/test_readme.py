@@ -43,7 +43,7 @@ FRESH_SHELL = {
 # branch. After merging it, set ADMIN_TOTP_MERGED = True: the README's `admin_totp` step then runs
 # for real (`admin_second_factor` below) and its code goes into the admin login form. While it is
 # False, the test fails as soon as an `admin_totp` command exists, so this cannot be forgotten.
-ADMIN_TOTP_MERGED = False
+ADMIN_TOTP_MERGED = True
 
 
 # --- reading the README -------------------------------------------------------------------------
