@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import LoginSession, User
+from tests.conftest import admin_login
 from tests.receivers import receiving
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,9 +72,9 @@ def test_ending_sessions_from_the_api_sends_one_user_logged_out_per_session(user
 
 
 def test_an_admin_revoke_sends_user_logged_out_with_the_admins_request(user_factory, login):
-    User.objects.create_superuser(mobile_number="+989000000001", password="admin-pass-123")
+    staff = User.objects.create_superuser(mobile_number="+989000000001", password="admin-pass-123")
     admin = Client()
-    assert admin.login(mobile_number="+989000000001", password="admin-pass-123")
+    admin_login(admin, staff, "admin-pass-123")
     user = user_factory()
     picked = login(user)
     with receiving(user_logged_out) as logouts:
