@@ -22,6 +22,8 @@ import hmac
 import logging
 import secrets
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -192,12 +194,16 @@ def _consume(challenge_id) -> bool:
     )
 
 
-def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str) -> LoginResult:
-    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+@contextmanager
+def otp_code_redeemed(*, mobile_number: str, code: str, ip: str | None = None) -> Iterator[object]:
+    """Prove the number with its newest code, then run the caller's block in the transaction that
+    uses the code up: `with otp_code_redeemed(...) as challenge_id: <log in, bind, ...>`.
 
-    `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
-    for every kind of bad code and RateLimited (-> 429) once the number's hourly failure budget
-    is spent. The user is created on first success.
+    The number's failure budget, the attempt cap and single use are the same for every caller (the
+    OTP login here, the social bind step). A wrong code spends a try and a failure; if the caller's
+    block raises, the transaction rolls back and the code is not burnt (the try stays spent).
+    `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401) for
+    every kind of bad code and RateLimited (-> 429) once the number's hourly failure budget is spent.
     """
     failure_key, failure_rate = _failure_budget(mobile_number)
     verdict = ratelimit.peek(failure_key, failure_rate)
@@ -215,11 +221,20 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
         raise InvalidCode()
 
     with transaction.atomic():
-        # The consuming UPDATE and the login are one transaction: if recording the login fails,
-        # the code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
+        # The consuming UPDATE and the caller's work are one transaction: if that work fails, the
+        # code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
         # then find it used.
         if not _consume(challenge_id):
             raise InvalidCode()
+        yield challenge_id
+
+
+def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str) -> LoginResult:
+    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+
+    Raises what `otp_code_redeemed` raises. The user is created on first success.
+    """
+    with otp_code_redeemed(mobile_number=mobile_number, code=code, ip=ip) as challenge_id:
         user = user_get_or_create(mobile_number=mobile_number)
         result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent)
     logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)
