@@ -281,7 +281,8 @@ def social_bind(*, bind_token: object, mobile_number: str, code: str, ip: str | 
             logger.info("social bind refused: %s identity or number %s already bound", identity.provider, mask_phone(mobile_number))
             raise AlreadyBound() from None
         result = login_complete(user=user, method=SOCIAL, ip=ip, user_agent=user_agent)
-        transaction.on_commit(lambda: cache.delete(_bind_key(bind_token)))
+    # Bound (committed): the token is spent. A parallel bind with it is refused by the unique constraints.
+    cache.delete(_bind_key(bind_token))
     logger.info("social bind: provider=%s identity=%s user=%s session=%s", identity.provider, bound.pk, user.pk, result.session.id)
     return result
 

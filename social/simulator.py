@@ -119,7 +119,7 @@ class WeiboSimulator(_Simulator):
         if route == "2/users/show.json":
             return self._api(route, self.users_show, params)
         if "/avatar/" in path and path.endswith(".svg"):
-            return self.avatar(path.rsplit("/", 1)[-1][:-4])
+            return self.avatar(path.rsplit("/", 1)[-1][: -len(".svg")])
         return SimReply(404, {"error": "not found"})
 
     # --- the browser's part -----------------------------------------------------------------------
@@ -219,10 +219,11 @@ class WeiboSimulator(_Simulator):
         })
 
     def avatar_url(self, uid: str) -> str:
-        return f"{self.public_url}/avatar/{uid}.svg"
+        # Like Weibo's current image URLs, the path does not name the account.
+        return f"{self.public_url}/avatar/{_avatar_name(uid)}.svg"
 
-    def avatar(self, uid: str) -> SimReply:
-        user = next((u for u in self.users if u["uid"] == uid), None)
+    def avatar(self, name: str) -> SimReply:
+        user = next((u for u in self.users if _avatar_name(u["uid"]) == name), None)
         if user is None:
             return SimReply(404, {"error": "not found"})
         svg = (
@@ -232,6 +233,10 @@ class WeiboSimulator(_Simulator):
             f'{html.escape(user["screen_name"][:1].upper())}</text></svg>'
         )
         return SimReply(200, svg, "image/svg+xml")
+
+
+def _avatar_name(uid: str) -> str:
+    return hashlib.sha256(f"avatar|{uid}".encode()).hexdigest()[:20]
 
 
 # --- WeChat mini-program ------------------------------------------------------------------------

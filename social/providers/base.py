@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -56,7 +56,7 @@ class SocialProvider:
     timeout: float = 5.0
     name = "base"
     kind = "code"
-    required_settings: tuple[str, ...] = ()  # keys of `config` that must be set for the provider to be on
+    required_settings: ClassVar[tuple[str, ...]] = ()  # keys of `config` that must be set for the provider to be on
 
     @property
     def configured(self) -> bool:

@@ -48,7 +48,7 @@ class WeiboProvider(SocialProvider):
             provider=self.name,
             uid=uid,
             nickname=str(profile.get("screen_name") or profile.get("name") or "")[:100],
-            avatar_url=_https_or_empty(profile.get("avatar_large") or profile.get("profile_image_url")),
+            avatar_url=_avatar(profile, uid),
         )
 
     def _exchange(self, code: str) -> tuple[str, str]:
@@ -90,7 +90,11 @@ class WeiboProvider(SocialProvider):
         raise ProviderUnavailable(self.name, code, detail)
 
 
-def _https_or_empty(value: object) -> str:
-    """An avatar the pages may show: an absolute http(s) URL of reasonable length, else nothing."""
-    text = str(value or "")
-    return text if text.startswith(("https://", "http://")) and len(text) <= 500 else ""
+def _avatar(profile: dict, uid: str) -> str:
+    """An avatar the pages may show: an absolute http(s) URL of reasonable length that does not name the
+    account (Weibo's older avatar URLs carry the uid, `http://tp1.sinaimg.cn/<uid>/180/...`, and the
+    uid never reaches a client), else nothing."""
+    text = str(profile.get("avatar_large") or profile.get("profile_image_url") or "")
+    if not text.startswith(("https://", "http://")) or len(text) > 500 or uid in text:
+        return ""
+    return text
