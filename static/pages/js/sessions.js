@@ -21,6 +21,7 @@ const $ = (id) => document.getElementById(id);
 const METHOD_TEXT = {
   sms: () => _("SMS code"),
   auth4app: () => _("Messenger confirmation"),
+  social: () => _("Social login"),
 };
 
 function whenText(iso) {
