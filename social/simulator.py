@@ -118,8 +118,9 @@ class WeiboSimulator(_Simulator):
             return self._api(route, self.access_token, method, params)
         if route == "2/users/show.json":
             return self._api(route, self.users_show, params)
-        if "/avatar/" in path and path.endswith(".svg"):
-            return self.avatar(path.rsplit("/", 1)[-1][: -len(".svg")])
+        folder, _, name = ("/" + path).rpartition("/")
+        if folder.endswith("/avatar") and name.endswith(".svg"):
+            return self.avatar(name[: -len(".svg")])
         return SimReply(404, {"error": "not found"})
 
     # --- the browser's part -----------------------------------------------------------------------

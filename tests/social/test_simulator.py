@@ -196,3 +196,15 @@ def test_half_configured_or_cleartext_providers_refuse_to_start():
     assert results[3] == "hotline: social login: WEIBO_REDIRECT_URI must use https with DEBUG off"
     assert results[4] == "hotline: social login: WECHAT_API_URL must use https with DEBUG off"
     assert results[5][4] == "http://127.0.0.1:9"
+
+
+@pytest.mark.django_db
+def test_debug_weibo_simulator_serves_its_avatars(client, settings):
+    settings.DEBUG = True
+    settings.WEIBO_SIMULATOR = True
+    settings.ROOT_URLCONF = "tests.social.urls_simulator"
+    from social.simulator import WeiboSimulator
+
+    path = urlsplit(WeiboSimulator(public_url="http://testserver/dev/weibo").avatar_url(ZAKU)).path
+    avatar = client.get(path)
+    assert avatar.status_code == 200 and avatar["Content-Type"] == "image/svg+xml"
