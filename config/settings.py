@@ -241,6 +241,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two fields are called `kind` (chat rooms, social providers): each enum gets a name of its own,
+    # chat's the one it had before.
+    "ENUM_NAME_OVERRIDES": {"KindEnum": ["direct", "group"], "SocialProviderKindEnum": "social.serializers.PROVIDER_KINDS"},
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)

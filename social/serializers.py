@@ -7,9 +7,13 @@ from rest_framework import serializers
 from otp.serializers import AuthenticateInput, LoginOutput  # noqa: F401 - LoginOutput is the 200 body here too
 
 
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: chat's room `kind` is another enum.
+PROVIDER_KINDS = ["redirect", "code"]
+
+
 class ProviderOutput(serializers.Serializer):
     provider = serializers.ChoiceField(choices=["weibo", "wechat_mp"])
-    kind = serializers.ChoiceField(choices=["redirect", "code"], help_text="redirect: browser OAuth2; code: an app's login code")
+    kind = serializers.ChoiceField(choices=PROVIDER_KINDS, help_text="redirect: browser OAuth2; code: an app's login code")
 
 
 class WeiboStartOutput(serializers.Serializer):
