@@ -267,16 +267,16 @@ def social_bind(*, bind_token: object, mobile_number: str, code: str, ip: str | 
     with otp_code_redeemed(mobile_number=mobile_number, code=code, ip=ip):
         user = user_get_or_create(mobile_number=mobile_number)
         try:
-            with transaction.atomic():
-                bound = SocialIdentity.objects.create(
-                    provider=identity.provider,
-                    uid=identity.uid,
-                    unionid=identity.unionid,
-                    user=user,
-                    nickname=identity.nickname,
-                    avatar_url=identity.avatar_url,
-                    last_login_at=clock.now(),
-                )
+            # No savepoint: a refused insert ends the whole transaction (AlreadyBound rolls it back).
+            bound = SocialIdentity.objects.create(
+                provider=identity.provider,
+                uid=identity.uid,
+                unionid=identity.unionid,
+                user=user,
+                nickname=identity.nickname,
+                avatar_url=identity.avatar_url,
+                last_login_at=clock.now(),
+            )
         except IntegrityError:
             logger.info("social bind refused: %s identity or number %s already bound", identity.provider, mask_phone(mobile_number))
             raise AlreadyBound() from None
