@@ -19,18 +19,35 @@ CLIENT_IP = "203.0.113.9"
 NUMBER = "+989121234567"
 
 
+@pytest.fixture(scope="session")
+def _weibo_server():
+    with SimulatorServer(WeiboSimulator()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _wechat_server():
+    with SimulatorServer(WechatSimulator()) as server:
+        yield server
+
+
+# The servers live for the whole run (stopping one takes half a second); each test gets a fresh simulator.
+
+
 @pytest.fixture
-def weibo():
+def weibo(_weibo_server):
     """A fake Weibo: `weibo.simulator` is its state (users, failure, delay, calls)."""
-    simulator = WeiboSimulator(client_id=WEIBO_CLIENT_ID, client_secret=WEIBO_CLIENT_SECRET, redirect_uri=WEIBO_REDIRECT_URI)
-    with SimulatorServer(simulator) as server:
-        yield server
+    _weibo_server.simulator = WeiboSimulator(
+        client_id=WEIBO_CLIENT_ID, client_secret=WEIBO_CLIENT_SECRET, redirect_uri=WEIBO_REDIRECT_URI,
+        public_url=_weibo_server.url,
+    )
+    return _weibo_server
 
 
 @pytest.fixture
-def wechat():
-    with SimulatorServer(WechatSimulator(appid=WECHAT_APPID, secret=WECHAT_SECRET)) as server:
-        yield server
+def wechat(_wechat_server):
+    _wechat_server.simulator = WechatSimulator(appid=WECHAT_APPID, secret=WECHAT_SECRET, public_url=_wechat_server.url)
+    return _wechat_server
 
 
 @pytest.fixture
