@@ -23,6 +23,18 @@ _RATE_LIMITED = OpenApiResponse(description="the IP's hourly budget is spent; Re
 _NOT_CONFIGURED = OpenApiResponse(description="the provider is not configured")
 
 
+def _login_responses(provider: str, refusals: str) -> dict:
+    """The answers of a provider's login endpoint (the callback, the mini-program login)."""
+    return {
+        200: OpenApiResponse(serializers.LoginOutput, description="bound: logged in (session method `social`)"),
+        201: OpenApiResponse(serializers.BindPendingOutput, description="not bound yet: bind with a phone"),
+        400: OpenApiResponse(_ERROR, description=refusals),
+        404: _NOT_CONFIGURED,
+        429: _RATE_LIMITED,
+        502: OpenApiResponse(_ERROR, description=f"provider_error: {provider} failed, timed out or answered an error"),
+    }
+
+
 def _outcome(outcome: services.SocialOutcome) -> Response:
     if isinstance(outcome, LoginResult):
         return Response(outcome.as_payload())
@@ -81,14 +93,7 @@ class WeiboCallbackView(SocialView):
 
     @extend_schema(
         request=serializers.WeiboCallbackInput,
-        responses={
-            200: OpenApiResponse(serializers.LoginOutput, description="bound: logged in (session method `social`)"),
-            201: OpenApiResponse(serializers.BindPendingOutput, description="not bound yet: bind with a phone"),
-            400: OpenApiResponse(_ERROR, description="invalid_state (Weibo not called), invalid_code (Weibo refused it)"),
-            404: _NOT_CONFIGURED,
-            429: _RATE_LIMITED,
-            502: OpenApiResponse(_ERROR, description="provider_error: Weibo failed, timed out or answered an error"),
-        },
+        responses=_login_responses("Weibo", "invalid_state (Weibo not called), invalid_code (Weibo refused it: 21325)"),
     )
     def post(self, request):
         data = serializers.WeiboCallbackInput(data=request.data)
@@ -108,14 +113,7 @@ class WechatMiniProgramLoginView(SocialView):
 
     @extend_schema(
         request=serializers.WechatLoginInput,
-        responses={
-            200: OpenApiResponse(serializers.LoginOutput, description="bound: logged in (session method `social`)"),
-            201: OpenApiResponse(serializers.BindPendingOutput, description="not bound yet: bind with a phone"),
-            400: OpenApiResponse(_ERROR, description="invalid_code: WeChat refused the code (40029, 40163, 40226)"),
-            404: _NOT_CONFIGURED,
-            429: _RATE_LIMITED,
-            502: OpenApiResponse(_ERROR, description="provider_error: WeChat failed, timed out or answered an error"),
-        },
+        responses=_login_responses("WeChat", "invalid_code: WeChat refused the code (40029, 40163, 40226)"),
     )
     def post(self, request):
         data = serializers.WechatLoginInput(data=request.data)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from social.simulator import SimulatorServer, WechatSimulator, WeiboSimulator
+from tests.otp.conftest import SmsSpy  # the SMS gateway behind /api/otp/send/, remembering each code
 
 WEIBO_CLIENT_ID = "test-weibo-app"
 WEIBO_CLIENT_SECRET = "test-weibo-secret"
@@ -79,21 +80,6 @@ def client():
     from rest_framework.test import APIClient
 
     return APIClient(REMOTE_ADDR=CLIENT_IP)
-
-
-class SmsSpy:
-    """Stands in for the SMS gateway behind /api/otp/send/: remembers each code, by number."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str]] = []
-
-    def __call__(self, *, to: str, code: str, ttl_seconds: int) -> None:
-        self.sent.append((to, code))
-
-    def last_code(self, to: str) -> str:
-        codes = [code for number, code in self.sent if number == to]
-        assert codes, f"no code was sent to {to}"
-        return codes[-1]
 
 
 @pytest.fixture

@@ -227,6 +227,12 @@ export function tooManyText(error) {
     : _("Too many attempts. Try again later.");
 }
 
+/** A date and time from the API (ISO 8601) in the reader's locale, or "" when unreadable. */
+export function whenText(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
 export function clockText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;

@@ -12,6 +12,7 @@ import {
   setUpHeader,
   showConnection,
   showError,
+  whenText,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,11 +24,6 @@ const PROVIDER_TEXT = {
 
 function providerText(provider) {
   return (PROVIDER_TEXT[provider] || (() => provider))();
-}
-
-function whenText(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
 function identityItem(identity) {
