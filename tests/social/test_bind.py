@@ -154,3 +154,11 @@ def test_binds_are_limited_per_ip(client, social_settings):
 def test_malformed_fields_are_400(client):
     assert client.post("/api/oauth/bind/", {"bind_token": "a" * 43, "mobile_number": "nope", "code": "12"}, format="json").json().keys() >= {"mobile_number", "code"}
     assert client.post("/api/oauth/bind/", {}, format="json").status_code == 400
+
+
+def test_a_bind_token_of_a_provider_switched_off_meanwhile_is_404(client, sms, social_settings):
+    token = pending_token(client)
+    social_settings.WEIBO_CLIENT_SECRET = ""
+    client.post("/api/otp/send/", {"mobile_number": NUMBER}, format="json")
+    assert post_bind(client, token, sms.last_code(NUMBER)).status_code == 404
+    assert Challenge.objects.get().attempts == 0

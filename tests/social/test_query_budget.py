@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from social.models import SocialIdentity
 from social.simulator import FAKE_WEIBO_USERS
 
-from .conftest import authorize, bind
+from .conftest import authorize
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("social_settings")]
 

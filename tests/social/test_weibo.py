@@ -14,7 +14,7 @@ from accounts.models import LoginSession
 from social.models import SocialIdentity
 from social.simulator import FAKE_WEIBO_USERS, SimReply
 
-from .conftest import WEIBO_CLIENT_ID, WEIBO_REDIRECT_URI, authorize, bind, weibo_login
+from .conftest import WEIBO_CLIENT_ID, WEIBO_REDIRECT_URI, bind, weibo_login
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("social_settings")]
 
