@@ -9,7 +9,8 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
 * `otp_authenticate` checks the number's failure budget (429), claims one try on the newest
   challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons can ever
   happen, even in parallel), compares in constant time, then consumes the challenge with a
-  second conditional UPDATE: exactly one request can win it.
+  second conditional UPDATE: exactly one request can win it. Those steps are `otp_code_redeemed`,
+  which the social bind step (social.services.social_bind) uses too: one phone proof for every login.
 
 Every limit lives in the shared cache (`core.ratelimit`), so it holds across processes.
 The code itself is never logged, returned or stored; only the SMS gateway receives it.
