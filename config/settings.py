@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "otp",
     "chat",
     "auth4app",
+    "social",
     "pages",
 ]
 
@@ -289,7 +290,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The seed-compatible /proxy/auth/* endpoints are plain async Django views: described in auth4app/schema.py.
     "PREPROCESSING_HOOKS": ["auth4app.schema.add_proxy_endpoints"],
-    "ENUM_NAME_OVERRIDES": {"Auth4appErrorCodeEnum": "auth4app.schema.ERROR_CODES"},
+    # Two fields are called `kind` (chat rooms, social providers): each enum gets a name of its own,
+    # chat's the one it had before.
+    "ENUM_NAME_OVERRIDES": {
+        "Auth4appErrorCodeEnum": "auth4app.schema.ERROR_CODES",
+        "KindEnum": ["direct", "group"],
+        "SocialProviderKindEnum": "social.serializers.PROVIDER_KINDS",
+    },
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)
@@ -420,6 +427,63 @@ AUTH4APP_CODES_PER_HOUR = env_int("AUTH4APP_CODES_PER_HOUR", 1000, minimum=1)
 AUTH4APP_IDLE_SECONDS = 30
 # A login whose upstream polls keep failing for this long ends with status "error".
 AUTH4APP_ERROR_GIVE_UP_SECONDS = 30
+
+# --- Social login (social app) -------------------------------------------------
+
+# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (social/simulator*.py,
+# mounted at /dev/weibo/ and /dev/wechat/); with DEBUG off they are neither mounted nor willing to answer.
+WEIBO_CLIENT_ID = env_str("WEIBO_CLIENT_ID")
+WEIBO_SIMULATOR = DEBUG and not WEIBO_CLIENT_ID
+if WEIBO_SIMULATOR:
+    WEIBO_CLIENT_ID = "hotline-dev-weibo"
+WEIBO_CLIENT_SECRET = env_str("WEIBO_CLIENT_SECRET", "hotline-dev-weibo-secret" if WEIBO_SIMULATOR else "")
+WEIBO_REDIRECT_URI = env_str("WEIBO_REDIRECT_URI", f"http://127.0.0.1:{PORT}/login/weibo/" if WEIBO_SIMULATOR else "")
+WEIBO_API_URL = env_str(
+    "WEIBO_API_URL", f"http://127.0.0.1:{PORT}/dev/weibo" if WEIBO_SIMULATOR else "https://api.weibo.com"
+).rstrip("/")
+WECHAT_MP_APPID = env_str("WECHAT_MP_APPID")
+WECHAT_MP_SIMULATOR = DEBUG and not WECHAT_MP_APPID
+if WECHAT_MP_SIMULATOR:
+    WECHAT_MP_APPID = "wxhotlinedev0000"
+WECHAT_MP_SECRET = env_str("WECHAT_MP_SECRET", "hotline-dev-wechat-secret" if WECHAT_MP_SIMULATOR else "")
+WECHAT_API_URL = env_str(
+    "WECHAT_API_URL", f"http://127.0.0.1:{PORT}/dev/wechat" if WECHAT_MP_SIMULATOR else "https://api.weixin.qq.com"
+).rstrip("/")
+
+
+def _social_config_problem() -> str | None:
+    """Half a provider's keys is a mistake, not "off": say so at start instead of 404ing its logins."""
+    weibo = {"WEIBO_CLIENT_ID": WEIBO_CLIENT_ID, "WEIBO_CLIENT_SECRET": WEIBO_CLIENT_SECRET,
+             "WEIBO_REDIRECT_URI": WEIBO_REDIRECT_URI}
+    wechat = {"WECHAT_MP_APPID": WECHAT_MP_APPID, "WECHAT_MP_SECRET": WECHAT_MP_SECRET}
+    for group in (weibo, wechat):
+        if any(group.values()) and not all(group.values()):
+            missing = ", ".join(name for name, value in group.items() if not value)
+            return f"{missing} must be set too (or unset the provider's other keys)"
+    if WEIBO_CLIENT_ID and not WEIBO_REDIRECT_URI.startswith(("https://", "http://")):
+        return "WEIBO_REDIRECT_URI must be an absolute http(s) URL (the one registered with Weibo)"
+    if not DEBUG:
+        # The code in the redirect and the secret sent to the API must not cross the network in clear.
+        loopback = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+        for name, url in (("WEIBO_REDIRECT_URI", WEIBO_REDIRECT_URI), ("WEIBO_API_URL", WEIBO_API_URL),
+                          ("WECHAT_API_URL", WECHAT_API_URL)):
+            if url.startswith("http://") and not url.startswith(loopback):
+                return f"{name} must use https with DEBUG off"
+    return None
+
+
+if _social_problem := _social_config_problem():
+    raise SystemExit(f"hotline: social login: {_social_problem}")
+
+# Every call to Weibo or WeChat gives up after this long (502 provider_error), never hanging a request.
+SOCIAL_HTTP_TIMEOUT_SECONDS = 5.0
+# A Weibo login's `state` and an unbound identity's bind token live this long (the issue's 10 minutes).
+SOCIAL_STATE_TTL_SECONDS = 600
+SOCIAL_BIND_TTL_SECONDS = 600
+SOCIAL_STARTS_PER_IP_PER_HOUR = env_int("SOCIAL_STARTS_PER_IP_PER_HOUR", 60, minimum=1)
+SOCIAL_CALLBACKS_PER_IP_PER_HOUR = env_int("SOCIAL_CALLBACKS_PER_IP_PER_HOUR", 30, minimum=1)
+SOCIAL_LOGINS_PER_IP_PER_HOUR = env_int("SOCIAL_LOGINS_PER_IP_PER_HOUR", 30, minimum=1)
+SOCIAL_BINDS_PER_IP_PER_HOUR = env_int("SOCIAL_BINDS_PER_IP_PER_HOUR", 30, minimum=1)
 
 # --- Chat (chat app) -----------------------------------------------------------
 

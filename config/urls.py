@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", include("otp.urls")),
     path("api/", include("sms.urls")),
     path("api/chat/", include("chat.urls")),
+    path("api/", include("social.urls")),
     path("proxy/", include("auth4app.urls")),
     path("", include("pages.urls")),
 ]
@@ -29,6 +30,10 @@ urlpatterns = [
 if settings.AUTH4APP_SIMULATOR:
     # Never mounted with DEBUG off (see AUTH4APP_SIMULATOR in settings).
     urlpatterns.append(path("dev/auth4app/", include("auth4app.simulator_urls")))
+
+if settings.WEIBO_SIMULATOR or settings.WECHAT_MP_SIMULATOR:
+    # Never mounted with DEBUG off (see WEIBO_SIMULATOR and WECHAT_MP_SIMULATOR in settings).
+    urlpatterns.append(path("dev/", include("social.simulator_urls")))
 
 handler400 = "core.errors.json_or_html_400"
 handler403 = "core.errors.json_or_html_403"

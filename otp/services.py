@@ -6,14 +6,15 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
   send budgets (429), supersedes the number's older codes, stores the new code as an HMAC
   bound to its challenge and queues the SMS after commit. It never looks the number up among
   users, so its answer and work are the same whether or not an account exists.
-* `otp_authenticate` reserves a failure from the caller's IP budget (429), claims one try on the
+* `otp_code_redeemed` reserves a failure from the caller's IP budget (429), claims one try on the
   newest live challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons
   can ever happen, even in parallel), reserves a failure from that challenge's share of the
   number's failure budget (429, and the challenge is blocked), compares in constant time, then
   consumes the challenge with a second conditional UPDATE: exactly one request can win it. A
   matching code gives its reservations back. Each step runs only if the one before allowed it, so a
   refused request spends nothing after the refusal, and wrong tries for a number nobody sent a code
-  to cost only the caller's own IP budget.
+  to cost only the caller's own IP budget. `otp_authenticate` logs in inside it, and the social bind
+  step (social.services.social_bind) binds inside it: one phone proof for every login.
 
 Every limit lives in the shared cache (`core.ratelimit`), so it holds across processes.
 The code itself is never logged, returned or stored; only the SMS gateway receives it.
@@ -26,6 +27,8 @@ import hmac
 import logging
 import secrets
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -240,14 +243,17 @@ def _block_challenge(challenge_id) -> None:
     Challenge.objects.filter(pk=challenge_id).update(attempts=F("max_attempts"))
 
 
-def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
-    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+@contextmanager
+def otp_code_redeemed(*, mobile_number: str, code: str, ip: str | None = None, request=None) -> Iterator[object]:
+    """Prove the number with its newest code, then run the caller's block in the transaction that
+    uses the code up: `with otp_code_redeemed(...) as challenge_id: <log in, bind, ...>`.
 
-    `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
-    for every kind of bad code, after sending `user_login_failed`; RateLimited (-> 429) once the
-    caller's IP has spent its hourly failure budget or the live code its share of the number's (no
-    code is compared then, and no signal sent); and AccountDisabled (-> 403) for a deactivated
-    user. The user is created on first success, and `login_complete` sends `user_logged_in`.
+    The budgets, the attempt cap and single use are the same for every caller (the OTP login here,
+    the social bind step). `code` must already be well formed (see `code_is_well_formed`). Raises
+    InvalidCode (-> 401) for every kind of bad code, after sending `user_login_failed`, and
+    RateLimited (-> 429) once the caller's IP has spent its hourly failure budget or the live code
+    its share of the number's (no code is compared then, and no signal sent). If the caller's block
+    raises, the transaction rolls back and the code is not burnt (the try stays spent).
 
     Failures are reserved before the code is compared (an atomic INCR each), so parallel wrong
     tries can never compare more often than a budget allows; a matching code gives them back.
@@ -278,21 +284,32 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
     ratelimit.give_back((ip_key, ip_rate), (number_key, number_rate))
 
     with transaction.atomic():
-        # The consuming UPDATE and the login are one transaction: if recording the login fails,
-        # the code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
+        # The consuming UPDATE and the caller's work are one transaction: if that work fails, the
+        # code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
         # then find it used.
         consumed = _consume(challenge_id)
         if consumed:
-            user = user_get_or_create(mobile_number=mobile_number)
-            if not user.is_active:
-                # Rolls the consuming UPDATE back too; the messenger login refuses them the same way.
-                raise AccountDisabled()
-            result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
+            yield challenge_id
     if not consumed:
         # Sent after the transaction, so that what a receiver writes about the failure is not
         # rolled back with it.
         _send_login_failed(mobile_number, request)
         raise InvalidCode()
+
+
+def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
+    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+
+    Raises what `otp_code_redeemed` raises, and AccountDisabled (-> 403) for a deactivated user
+    (the code is not burnt then). The user is created on first success, and `login_complete` sends
+    `user_logged_in`.
+    """
+    with otp_code_redeemed(mobile_number=mobile_number, code=code, ip=ip, request=request) as challenge_id:
+        user = user_get_or_create(mobile_number=mobile_number)
+        if not user.is_active:
+            # Rolls the consuming UPDATE back too; the messenger login refuses them the same way.
+            raise AccountDisabled()
+        result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
     logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)
     return result
 

@@ -9,11 +9,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginPageView.as_view(), name="login"),
     path("login/qr.svg", views.qr_code_svg, name="qr"),
+    path("login/weibo/", views.WeiboLoginPageView.as_view(), name="login-weibo"),
     path("chat/", views.PageView.as_view(template_name="pages/chat.html", page="chat"), name="chat"),
     path(
         "account/sessions/",
         views.PageView.as_view(template_name="pages/sessions.html", page="sessions"),
         name="sessions",
+    ),
+    path(
+        "account/identities/",
+        views.PageView.as_view(template_name="pages/identities.html", page="identities"),
+        name="identities",
     ),
     path("web/session/", views.web_session_start, name="web-session"),
     path("web/refresh/", views.web_session_refresh, name="web-refresh"),

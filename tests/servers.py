@@ -62,7 +62,9 @@ class ServerProcess:
         self.log_path = ROOT / "var" / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # PORT: the server knows where it serves (the DEBUG simulators' default URLs are built from it).
+        env = {**self.env, "PORT": str(self.port)}
+        self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

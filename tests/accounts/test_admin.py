@@ -70,8 +70,9 @@ def test_deactivating_through_the_user_change_form_ends_sessions(admin_client, u
         "last_login_0": "",
         "last_login_1": "",
     }
-    management = page.context["inline_admin_formsets"][0].formset.management_form
-    data.update({f"{management.prefix}-{key}": value for key, value in management.initial.items()})
+    for inline in page.context["inline_admin_formsets"]:  # every inline on the page (sessions, identities)
+        management = inline.formset.management_form
+        data.update({f"{management.prefix}-{key}": value for key, value in management.initial.items()})
     response = admin_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""

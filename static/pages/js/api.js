@@ -198,6 +198,41 @@ export function durationText(seconds) {
   return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: seconds });
 }
 
+/** sessionStorage key of where to land after a social login's round trip (the login page's `next`). */
+export const SOCIAL_NEXT_KEY = "hotline-social-next";
+
+/** A same-site path to go to after logging in, or /chat/. */
+export function safeNext(path) {
+  return typeof path === "string" && path.startsWith("/") && !path.startsWith("//") && !path.startsWith("/\\")
+    ? path
+    : "/chat/";
+}
+
+/** Show `text` in an error element (hide it when empty). */
+export function showError(element, text) {
+  element.textContent = text || "";
+  element.hidden = !text;
+}
+
+/** Disable a button while its request runs, and say so to assistive technology. */
+export function busy(button, on) {
+  button.disabled = on;
+  button.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+/** The words for a 429: when to try again. */
+export function tooManyText(error) {
+  return error.retryAfter
+    ? format(_("Too many attempts. Try again in %(wait)s."), { wait: durationText(error.retryAfter) })
+    : _("Too many attempts. Try again later.");
+}
+
+/** A date and time from the API (ISO 8601) in the reader's locale, or "" when unreadable. */
+export function whenText(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
 export function clockText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;

@@ -14,6 +14,7 @@ import {
   requireLogin,
   setUpHeader,
   showConnection,
+  whenText,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,12 +22,8 @@ const $ = (id) => document.getElementById(id);
 const METHOD_TEXT = {
   sms: () => _("SMS code"),
   auth4app: () => _("Messenger confirmation"),
+  social: () => _("Social login"),
 };
-
-function whenText(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
 
 function status(text) {
   $("sessions-status").textContent = text || "";
