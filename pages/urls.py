@@ -15,6 +15,12 @@ urlpatterns = [
         views.PageView.as_view(template_name="pages/sessions.html", page="sessions"),
         name="sessions",
     ),
+    path(
+        "account/profile/",
+        views.PageView.as_view(template_name="pages/profile.html", page="profile"),
+        name="profile",
+    ),
+    path("account/email/verify/", views.email_verify, name="email-verify"),
     path("web/session/", views.web_session_start, name="web-session"),
     path("web/refresh/", views.web_session_refresh, name="web-refresh"),
     path("web/logout/", views.web_session_logout, name="web-logout"),
