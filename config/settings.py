@@ -388,6 +388,18 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
 CHAT_MAX_FRAME_BYTES = 16 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
+# A subscribe with `after` replays at most this many messages, then says `replay.more`.
+CHAT_REPLAY_LIMIT = env_int("CHAT_REPLAY_LIMIT", 200, minimum=1, maximum=1000)
+# Subscribes per socket: a burst of this many, then this many per second (a token bucket).
+CHAT_SUBSCRIBE_BURST = env_int("CHAT_SUBSCRIBE_BURST", 200, minimum=1)
+CHAT_SUBSCRIBES_PER_SECOND = env_float("CHAT_SUBSCRIBES_PER_SECOND", 5.0)
+# A socket whose server-side write buffer stays full this long (the client does not read) is closed 4408.
+CHAT_SLOW_READER_SECONDS = env_float("CHAT_SLOW_READER_SECONDS", 10.0)
+# Per user, across processes: look-ups by mobile number, rooms created, member changes (per hour).
+CHAT_NUMBER_LOOKUPS_PER_HOUR = env_int("CHAT_NUMBER_LOOKUPS_PER_HOUR", 30, minimum=1)
+CHAT_ROOMS_PER_HOUR = env_int("CHAT_ROOMS_PER_HOUR", 60, minimum=1)
+CHAT_MEMBER_CHANGES_PER_HOUR = env_int("CHAT_MEMBER_CHANGES_PER_HOUR", 300, minimum=1)
+CHAT_EDIT_WINDOW_SECONDS = 48 * 3600
 
 # --- Logging -------------------------------------------------------------------
 
