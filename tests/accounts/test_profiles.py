@@ -14,7 +14,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from accounts.models import User
-from tests.chat.conftest import open_direct
 
 pytestmark = pytest.mark.django_db
 
@@ -164,26 +163,3 @@ def test_an_email_link_expires_after_24_hours_and_only_the_newest_works(auth_cli
     time_machine.shift(timedelta(hours=23))
     assert client.get(verification_link()).status_code == 200
     assert client.get("/account/email/verify/?token=made-up-token-123").status_code == 400
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_a_profile_change_reaches_the_people_who_share_a_room_once(chat_socket, user_factory, settings, tmp_path):
-    from channels.db import database_sync_to_async
-
-    from accounts import profiles
-
-    settings.MEDIA_ROOT = tmp_path / "media"
-    alice, bob, stranger = [await database_sync_to_async(user_factory)() for _ in range(3)]
-    await database_sync_to_async(open_direct)(alice, bob)
-    a, b, s = await chat_socket(alice), await chat_socket(bob), await chat_socket(stranger)
-    await database_sync_to_async(profiles.profile_update)(user=alice, display_name="Alice")
-    expected = {"type": "user.updated", "user": {"id": alice.pk, "display_name": "Alice", "avatar_url": None}}
-    assert await b.recv_type("user.updated") == expected
-    assert await a.recv_type("user.updated") == expected  # her own other sockets
-    assert await s.silent(0.3)
-    assert await b.silent(0.2)  # once per socket, not once per shared room
-
-    await database_sync_to_async(profiles.avatar_set)(
-        user=alice, upload=SimpleUploadedFile("a.png", picture(), content_type="image/png"))
-    updated = await b.recv_type("user.updated")
-    assert updated["user"]["avatar_url"].startswith("/media/avatars/")
