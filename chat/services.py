@@ -389,10 +389,12 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
         if user.pk != owner.pk:
             chosen[user.pk] = user
     _check_limit(f"chat:rooms:{owner.pk}", settings.CHAT_ROOMS_PER_HOUR, "Too many new rooms.")
+    # Added directly: people who share a room with the owner and have not blocked them. Everyone
+    # else is invited (someone who blocked the owner gets nothing: blocking is silent).
     contacts = set(
         Membership.objects.filter(user_id__in=list(chosen), room__memberships__user_id=owner.pk)
         .values_list("user_id", flat=True)
-    )
+    ) - set(Block.objects.filter(blocker_id__in=list(chosen), blocked_id=owner.pk).values_list("blocker_id", flat=True))
     with transaction.atomic():
         room = Room.objects.create(kind=Room.Kind.GROUP, title=title, owner=owner)
         added = [owner] + [user for uid, user in sorted(chosen.items()) if uid in contacts]
@@ -436,7 +438,7 @@ def room_member_add(*, actor: User, room_id: int, user_id=None, mobile_number=No
         if Membership.objects.filter(room=room, user=user).exists():
             return room, "member"
         _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, "Too many member changes.")
-        if not selectors.shares_room(user_id=actor.pk, other_id=user.pk):
+        if not selectors.shares_room(user_id=actor.pk, other_id=user.pk) or _blocks(blocker_id=user.pk, blocked_id=actor.pk):
             send_many_on_commit(_invite(room=room, inviter=actor, user=user))
             return room, "invited"
         others = _member_ids(room)
