@@ -2,52 +2,51 @@
 
 daphne hands every frame a consumer sends straight to Twisted, whose transport buffers without
 limit: a client that never reads made the server buffer whole room histories (eight subscribes
-grew a process from 130 MB to 760 MB). ASGI has no "buffer full" signal, so the chat consumer
-registers a Twisted push producer on its connection: the transport calls `pauseProducing()` once
-more than its `bufferSize` (64 KiB) waits unsent, and `resumeProducing()` when it has drained.
-Before each send the consumer waits while paused, up to CHAT_SLOW_READER_SECONDS, and then
-closes the socket 4408 like a slow live reader (the client resumes from the database).
+grew a process from 130 MB to 760 MB). ASGI has no "buffer full" signal. Twisted has one: the
+connection's transport pauses its registered push producer (daphne's `HTTPChannel`, which
+upgraded the request to a WebSocket) once more than its `bufferSize` (64 KiB) waits unsent, and
+says so in `producerPaused` until the buffer has drained. Before each send the chat consumer
+waits while that is set, up to CHAT_SLOW_READER_SECONDS, and then closes the socket 4408 like a
+slow live reader (the client resumes from the database). So a socket holds at most about 64 KiB
+plus one frame in the server, whatever it asks for.
 
-Reaching the protocol relies on how daphne builds the ASGI `send` callable
-(`functools.partial(server.handle_reply, protocol)`); docs/upgrading.md lists it. Under any other
-server (uvicorn applies backpressure to `send` itself; Channels' test communicator has no
-transport) `attach` returns None and sends are not gated.
+Reaching the transport relies on how daphne builds the ASGI `send` callable
+(`functools.partial(server.handle_reply, protocol)`) and on Twisted's `producerPaused`;
+docs/upgrading.md lists both. Under any other server (uvicorn applies backpressure to `send`
+itself; Channels' test communicator has no transport) `attach` returns None and sends are not
+gated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 
-logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.05
 
 
 class WriteGate:
-    """A Twisted IPushProducer whose state is an asyncio.Event: set while the transport takes more."""
+    """Whether the transport of one daphne connection has more unsent data than it wants."""
 
-    def __init__(self):
-        self.writable = asyncio.Event()
-        self.writable.set()
+    def __init__(self, transport):
+        self.transport = transport
 
-    # Called by Twisted, on the event loop's thread (daphne runs Twisted on asyncio's loop).
-    def pauseProducing(self):  # noqa: N802 - Twisted's interface
-        self.writable.clear()
-
-    def resumeProducing(self):  # noqa: N802
-        self.writable.set()
-
-    def stopProducing(self):  # noqa: N802 - the connection is gone: never keep a sender waiting
-        self.writable.set()
+    def full(self) -> bool:
+        if getattr(self.transport, "disconnected", False):
+            return False  # gone: a send is dropped by daphne anyway, never wait for it
+        return bool(getattr(self.transport, "producerPaused", False))
 
     async def wait(self, timeout: float) -> bool:
-        """True once the transport takes more data; False if it stayed full for `timeout` seconds."""
-        if self.writable.is_set():
+        """True once the transport takes more data; False if it stayed full for `timeout` seconds.
+        Polls only while full (a backed-up socket), every POLL_SECONDS."""
+        if not self.full():
             return True
-        try:
-            await asyncio.wait_for(self.writable.wait(), timeout)
-        except TimeoutError:
-            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.full():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(POLL_SECONDS)
         return True
 
 
@@ -55,14 +54,7 @@ def attach(send) -> WriteGate | None:
     """A WriteGate on the daphne connection behind an ASGI `send`, or None when there is none."""
     if not isinstance(send, functools.partial) or not send.args:
         return None
-    protocol = send.args[0]
-    register = getattr(protocol, "registerProducer", None)
-    if register is None or getattr(protocol, "transport", None) is None:
+    transport = getattr(send.args[0], "transport", None)
+    if transport is None or not hasattr(transport, "producerPaused"):
         return None
-    gate = WriteGate()
-    try:
-        register(gate, True)
-    except Exception:  # another producer already registered, or the transport is gone
-        logger.debug("no write gate for this socket", exc_info=True)
-        return None
-    return gate
+    return WriteGate(transport)
