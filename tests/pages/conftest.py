@@ -78,7 +78,8 @@ def new_context(browser):
     contexts = []
 
     def make(**options):
-        context = browser.new_context(viewport=DESKTOP, **options)
+        options.setdefault("viewport", DESKTOP)
+        context = browser.new_context(**options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context
