@@ -118,7 +118,8 @@ def log_in_context(context, server, login_result) -> None:
 
 
 def wait_connected(page) -> None:
-    page.wait_for_selector("#connection[data-state='open']")
+    # (attached, not visible: at phone width a healthy connection's status is not shown)
+    page.wait_for_selector("#connection[data-state='open']", state="attached")
 
 
 @pytest.fixture
