@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # chat.urls' `id` converter: a database id (1 .. 2**63-1; larger ones match no route).
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1}},
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)

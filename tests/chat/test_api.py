@@ -158,3 +158,22 @@ def test_post_message_idempotent_limits_and_room_list(auth_client, user_factory,
     assert client.post(url, {"text": "more"}, format="json").status_code == 201
     limited = client.post(url, {"text": "one too many"}, format="json")
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_describes_the_chat_contract(client):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    paths = schema["paths"]
+    for path in ("/api/chat/rooms/{room_id}/", "/api/chat/rooms/{room_id}/messages/{message_id}/",
+                 "/api/chat/invitations/", "/api/chat/invitations/{room_id}/accept/", "/api/chat/blocks/",
+                 "/api/me/avatar/"):
+        assert path in paths, path
+    assert {"patch", "delete"} <= set(paths["/api/chat/rooms/{room_id}/messages/{message_id}/"])
+    assert {"get", "patch"} <= set(paths["/api/me/"])
+    components = schema["components"]["schemas"]
+    assert set(components["ChatUser"]["properties"]) == {"id", "display_name", "avatar_url"}
+    assert "mobile_number" in components["RoomMember"]["properties"]  # the one documented exception
+    [room_id] = [p for p in paths["/api/chat/rooms/{room_id}/"]["get"]["parameters"] if p["name"] == "room_id"]
+    assert room_id["schema"]["type"] == "integer"
