@@ -341,6 +341,13 @@ export class LiveSocket {
   }
 }
 
+/** Show `text` in the error element `id` (hidden when there is none). */
+export function showError(id, text) {
+  const element = document.getElementById(id);
+  element.textContent = text || "";
+  element.hidden = !text;
+}
+
 /** What a page shows for a user: their display name, else the number I typed (if any), else "User N". */
 export function personName(user) {
   if (!user) return "";

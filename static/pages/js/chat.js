@@ -16,6 +16,7 @@ import {
   requireLogin,
   setUpHeader,
   showConnection,
+  showError,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -820,12 +821,6 @@ async function answerInvitation(roomId, answer) {
 }
 
 // --- group creation and the members panel ------------------------------------------------
-
-function showError(id, text) {
-  const element = $(id);
-  element.textContent = text || "";
-  element.hidden = !text;
-}
 
 function apiErrorText(error, fallback) {
   if (error instanceof ApiError) {

@@ -14,16 +14,11 @@ import {
   requireLogin,
   setUpHeader,
   showConnection,
+  showError,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let me = null;
-
-function showError(id, text) {
-  const element = $(id);
-  element.textContent = text || "";
-  element.hidden = !text;
-}
 
 function status(text) {
   $("profile-status").textContent = text || "";
