@@ -399,7 +399,10 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
         room = Room.objects.create(kind=Room.Kind.GROUP, title=title, owner=owner)
         added = [owner] + [user for uid, user in sorted(chosen.items()) if uid in contacts]
         Membership.objects.bulk_create([Membership(room=room, user=user) for user in added])
-        events = [_room_added(user, room.pk) for user in added]
+        # A new group looks the same to every member (no messages, nothing unread, no numbers):
+        # its room.added is built once.
+        _, added_event = _room_added(owner, room.pk)
+        events = [(user_group(user.pk), added_event) for user in added]
         for uid, user in sorted(chosen.items()):
             if uid not in contacts:
                 events += _invite(room=room, inviter=owner, user=user)
