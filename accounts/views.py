@@ -1,17 +1,25 @@
 """Account and session endpoints: thin views that parse, call one service or selector, and reply."""
 
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import profiles, selectors, services
 from .models import LoginSession
 from .serializers import (
+    AvatarUploadSerializer,
     MeSerializer,
+    MeUpdateSerializer,
+    ProfileErrorSerializer,
     RevokedCountSerializer,
     SessionSerializer,
     TokenPairSerializer,
@@ -27,10 +35,69 @@ def _current_session_id(request) -> str:
     return request.auth["sid"]
 
 
-class MeView(APIView):
-    @extend_schema(responses=MeSerializer, summary="The logged-in user")
+class ProfileAPIView(APIView):
+    def handle_exception(self, exc):
+        if isinstance(exc, profiles.ProfileError):
+            return Response({"detail": exc.detail, "code": exc.code}, status=exc.status)
+        return super().handle_exception(exc)
+
+
+def _email_link_maker(request):
+    """Links in verification emails point at the host this request came to (one of ALLOWED_HOSTS)."""
+    base = request.build_absolute_uri(reverse("pages:email-verify"))
+    return lambda token: f"{base}?token={token}"
+
+
+class MeView(ProfileAPIView):
+    @extend_schema(responses=MeSerializer, summary="The logged-in user and their profile")
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(profiles.me_payload(request.user))
+
+    @extend_schema(
+        request=MeUpdateSerializer,
+        responses={200: MeSerializer, 400: ProfileErrorSerializer},
+        summary="Change the display name and/or the email (a new email gets a verification link)",
+    )
+    def patch(self, request):
+        data = request.data if isinstance(request.data, dict) else None
+        if data is None:
+            raise profiles.ProfileError("invalid", "The body must be a JSON object.")
+        changes = {key: data[key] for key in ("display_name", "email") if key in data}
+        user = profiles.profile_update(user=request.user, verify_url=_email_link_maker(request), **changes)
+        return Response(profiles.me_payload(user))
+
+
+class AvatarView(ProfileAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": AvatarUploadSerializer},
+        responses={200: MeSerializer, 400: ProfileErrorSerializer},
+        summary="Upload an avatar (JPEG, PNG or WebP up to 2 MB; stored re-encoded, 256 px square)",
+    )
+    def put(self, request):
+        user = profiles.avatar_set(user=request.user, upload=request.FILES.get("avatar"))
+        return Response(profiles.me_payload(user))
+
+    @extend_schema(request=None, responses={204: None}, summary="Remove the avatar")
+    def delete(self, request):
+        profiles.avatar_delete(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@require_GET
+def avatar_file(request, name: str):
+    """An avatar from the file system storage, always as WebP (we encoded it), never sniffed."""
+    stored = profiles.avatar_file_name(name)
+    if stored is None or not default_storage.exists(stored):
+        raise Http404
+    response = FileResponse(default_storage.open(stored, "rb"), content_type=profiles.AVATAR_CONTENT_TYPE)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    response["Content-Disposition"] = "inline"
+    # A new avatar gets a new name, so a stored one never changes.
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 class WsTicketView(APIView):

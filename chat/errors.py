@@ -34,8 +34,18 @@ def too_long(limit: int) -> ChatError:
     return ChatError("too_long", f"Text is longer than {limit} characters.", status=400)
 
 
-def rate_limited(retry_after: int) -> ChatError:
-    return ChatError("rate_limited", "Too many messages. Try again later.", status=429, retry_after=retry_after)
+def rate_limited(retry_after: int, detail: str = "Too many messages.") -> ChatError:
+    return ChatError("rate_limited", f"{detail} Try again later.", status=429, retry_after=retry_after)
+
+
+def not_registered() -> ChatError:
+    # Only for a number typed in full: that number has no account (look-ups are rate limited).
+    return ChatError("not_registered", "Nobody with this number uses hotline.", status=404)
+
+
+def user_not_found() -> ChatError:
+    # The same answer for an id nobody has and for someone the caller cannot see: ids cannot be walked.
+    return ChatError("user_not_found", "No such user.", status=404)
 
 
 def unavailable() -> ChatError:

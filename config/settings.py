@@ -168,6 +168,10 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (avatars) go through Django's storage API; with the file system storage they are
+# served by accounts.views.avatar_file under MEDIA_URL.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Plain storage (not manifest): tests and the run command work without collectstatic ordering traps;
@@ -297,6 +301,8 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": ["direct", "group"],
         "SocialProviderKindEnum": "social.serializers.PROVIDER_KINDS",
     },
+    # core.converters' `dbid`: a database id (1 .. 2**63-1; larger ones match no route).
+    "PATH_CONVERTER_OVERRIDES": {"dbid": {"type": "integer", "format": "int64", "minimum": 1}},
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)
@@ -325,6 +331,24 @@ WS_TICKET_TTL_SECONDS = 30
 WS_TICKETS_PER_USER_PER_MINUTE = env_int("WS_TICKETS_PER_USER_PER_MINUTE", 60, minimum=1)
 # Safety net behind the session.revoked event: each session-bound socket re-checks its session this often.
 SESSION_SOCKET_RECHECK_SECONDS = 30
+
+# Profiles (accounts.profiles): avatars and email verification links.
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+AVATAR_SIZE = 256
+EMAIL_VERIFICATION_HOURS = 24
+# Email goes through Django's email backend: the console backend unless EMAIL_HOST is set (SMTP).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hotline <noreply@localhost>")
 
 # --- OTP (otp app) -------------------------------------------------------------
 
@@ -494,6 +518,18 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
 CHAT_MAX_FRAME_BYTES = 16 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
+# A subscribe with `after` replays at most this many messages, then says `replay.more`.
+CHAT_REPLAY_LIMIT = env_int("CHAT_REPLAY_LIMIT", 200, minimum=1, maximum=1000)
+# Subscribes per socket: a burst of this many, then this many per second (a token bucket).
+CHAT_SUBSCRIBE_BURST = env_int("CHAT_SUBSCRIBE_BURST", 200, minimum=1)
+CHAT_SUBSCRIBES_PER_SECOND = env_float("CHAT_SUBSCRIBES_PER_SECOND", 5.0)
+# A socket whose server-side write buffer stays full this long (the client does not read) is closed 4408.
+CHAT_SLOW_READER_SECONDS = env_float("CHAT_SLOW_READER_SECONDS", 10.0)
+# Per user, across processes: look-ups by mobile number, rooms created, member changes (per hour).
+CHAT_NUMBER_LOOKUPS_PER_HOUR = env_int("CHAT_NUMBER_LOOKUPS_PER_HOUR", 30, minimum=1)
+CHAT_ROOMS_PER_HOUR = env_int("CHAT_ROOMS_PER_HOUR", 60, minimum=1)
+CHAT_MEMBER_CHANGES_PER_HOUR = env_int("CHAT_MEMBER_CHANGES_PER_HOUR", 300, minimum=1)
+CHAT_EDIT_WINDOW_SECONDS = 48 * 3600
 
 # --- Logging -------------------------------------------------------------------
 

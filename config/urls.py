@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.csp import with_policy
+from accounts.views import avatar_file
 from core.health import healthz
 
 # Swagger UI's page carries a few inline style rules; its script comes from the same view (?script),
@@ -16,6 +17,7 @@ API_DOCS_POLICY = (
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("media/avatars/<str:name>", avatar_file, name="avatar-file"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", with_policy(API_DOCS_POLICY)(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("api/", include("accounts.urls")),

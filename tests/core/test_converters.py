@@ -28,15 +28,11 @@ def _patterns(resolver: URLResolver, prefix: str = ""):
             yield route, entry
 
 
-# The chat app's routes move to <dbid:...> in their own change (issue 15's flooding part).
-NOT_YET = ("api/chat/",)
-
-
 def test_no_route_takes_an_unbounded_int():
     unbounded = [
         route
         for route, pattern in _patterns(get_resolver())
-        if not route.startswith(NOT_YET) and not route.startswith("admin/")
+        if not route.startswith("admin/")
         and any(isinstance(c, IntConverter) for c in pattern.pattern.converters.values())
     ]
     assert unbounded == []

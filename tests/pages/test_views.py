@@ -33,7 +33,7 @@ def access_works(client, access: str) -> bool:
     return client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/login/", "/chat/", "/account/sessions/"])
+@pytest.mark.parametrize("path", ["/login/", "/chat/", "/account/sessions/", "/account/profile/"])
 def test_pages_render_with_csrf_cookie_and_local_assets_only(client, path):
     response = client.get(path)
     assert response.status_code == 200

@@ -131,12 +131,14 @@ export async function api(path, { method = "GET", body } = {}) {
   for (let attempt = 0; ; attempt += 1) {
     const token = await currentAccess();
     const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // A FormData body (a file upload) goes as multipart, with the boundary the browser picks.
+    const isForm = body instanceof FormData;
+    if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
     const reply = await fetch(path, {
       method,
       headers,
       credentials: "omit",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || isForm ? body : JSON.stringify(body),
     });
     if (reply.status !== 401) return reply;
     access = null;
@@ -374,13 +376,42 @@ export class LiveSocket {
   }
 }
 
+/** Show `text` in the error element `id` (hidden when there is none). */
+export function showError(id, text) {
+  const element = document.getElementById(id);
+  element.textContent = text || "";
+  element.hidden = !text;
+}
+
+/** What a page shows for a user: their display name, else the number I typed (if any), else "User N". */
+export function personName(user) {
+  if (!user) return "";
+  return user.display_name || user.mobile_number || format(_("User %(id)s"), { id: user.id });
+}
+
+/** A round picture of a user: their avatar, or their initial. */
+export function avatarElement(user, size = "small") {
+  const element = document.createElement("span");
+  element.className = `avatar ${size}`;
+  element.setAttribute("aria-hidden", "true");
+  if (user && user.avatar_url) {
+    const image = document.createElement("img");
+    image.src = user.avatar_url;
+    image.alt = "";
+    element.append(image);
+  } else {
+    element.textContent = (personName(user) || "?").trim().charAt(0).toUpperCase();
+  }
+  return element;
+}
+
 /** Header shared by the logged-in pages: my number, log out, connection status. */
 export async function setUpHeader() {
   document.getElementById("logout-button")?.addEventListener("click", () => logout());
   try {
     const me = await apiJson("/api/me/");
     const mine = document.getElementById("me-phone");
-    if (mine) mine.textContent = me.mobile_number;
+    if (mine) mine.textContent = me.display_name ? `${me.display_name} · ${me.mobile_number}` : me.mobile_number;
     return me;
   } catch (error) {
     if (error instanceof LoggedOut) throw error;
