@@ -21,6 +21,7 @@ urlpatterns = [
         views.PageView.as_view(template_name="pages/identities.html", page="identities"),
         name="identities",
     ),
+    path(
         "account/profile/",
         views.PageView.as_view(template_name="pages/profile.html", page="profile"),
         name="profile",
