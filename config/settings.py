@@ -289,9 +289,12 @@ SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, mini
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)
 SMS_HTTP_TIMEOUT_SECONDS = env_float("SMS_HTTP_TIMEOUT_SECONDS", 10.0)
-# A row left in `sending` longer than this lost its worker mid-call: it is failed, never resent
-# (the provider may already have delivered it). Must exceed the longest provider call.
-SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", int(SMS_HTTP_TIMEOUT_SECONDS * 3) + 5, minimum=1)
+# A worker's claim on a message it is sending; renewed every third of it while the provider call runs
+# (sms.leases), so it bounds how long a dead worker's message waits, not how long a call may take.
+SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", 15, minimum=3)
+# How often beat takes back messages whose lease ran out and re-queues those whose task was lost. A
+# dead worker's message goes out within SMS_SENDING_LEASE_SECONDS + this + one provider call.
+SMS_OUTBOX_SWEEP_SECONDS = env_int("SMS_OUTBOX_SWEEP_SECONDS", 5, minimum=1)
 SMS_OUTBOX_RETENTION_DAYS = env_int("SMS_OUTBOX_RETENTION_DAYS", 90, minimum=1)
 # Key of the encryption of one-time codes waiting in the outbox (sms.crypto).
 SMS_SECRET_KEY = env_str("SMS_SECRET_KEY", SECRET_KEY)
