@@ -370,6 +370,27 @@ CHAT_MAX_FRAME_BYTES = 16 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
 
+# --- Housekeeping (Celery beat: the Procfile's `beat`) ---------------------------
+
+def _every(seconds: float, task: str, **kwargs) -> dict:
+    # A run expires after its interval: runs that piled up in the broker while no worker was up are
+    # dropped, not all done at once.
+    return {"task": task, "schedule": float(seconds), "kwargs": kwargs, "options": {"expires": float(seconds)}}
+
+
+# Each task lives in its app's tasks.py; the management commands (sms_outbox, otp_purge_expired,
+# flushexpiredsessions, clearsessions) do the same by hand. Intervals only (no crontab), so that the
+# embedded mode can run this schedule on an in-process timer (core.background).
+CELERY_BEAT_SCHEDULE = {
+    "sms-outbox-requeue-expired": _every(SMS_OUTBOX_SWEEP_SECONDS, "sms.outbox_requeue_expired"),
+    "sms-outbox-purge": _every(86400, "sms.outbox_purge"),
+    "otp-purge-expired": _every(3600, "otp.purge_expired", older_than_seconds=86400),
+    "accounts-flush-expired-sessions": _every(86400, "accounts.flush_expired_sessions", keep_days=30),
+    "chat-presence-sweep": _every(CHAT_PRESENCE_TTL_SECONDS, "chat.presence_sweep"),
+}
+# Where beat keeps the time of each entry's last run.
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
+
 # --- Logging -------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
