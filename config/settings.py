@@ -143,6 +143,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Under overload, turn a request away (JSON 503) after a short wait rather than queueing it.
         "timeout": 3,
     }
+    # With a pool, Django passes this on as the pool's `check`: every connection handed out is checked
+    # first (one empty query), so idle connections that a PostgreSQL restart broke are replaced
+    # instead of failing a request or a task.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
