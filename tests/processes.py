@@ -204,3 +204,14 @@ class PrivatePostgres:
             except subprocess.CalledProcessError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# Figures of the drills run in this session, shown in the terminal summary (tests/conftest.py).
+DRILL_FIGURES: list[str] = []
+
+
+def report(drill: str, **figures) -> str:
+    line = f"{drill}: " + ", ".join(f"{name}={value}" for name, value in figures.items())
+    print(line)
+    DRILL_FIGURES.append(line)
+    return line
