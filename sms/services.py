@@ -138,15 +138,22 @@ def backoff_seconds(attempt: int) -> float:
 def message_deliver(*, message_id: int) -> str:
     """Make one delivery attempt of message `message_id`; returns what happened (for logs and tests)."""
     now = clock.now()
+    # Read first, then claim only the row as read (its updated_at): once the claim is made nothing
+    # but the provider call and the write of its outcome touch the database, so a database failure
+    # cannot strand a claimed row that no call will follow (it would wait a lease for the sweep).
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return "missing"
     claimed = (
-        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED)
+        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, updated_at=message.updated_at)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .update(status=Message.Status.SENDING, claimed_at=now, lease_expires_at=leases.lease_end(now),
                 attempts=F("attempts") + 1, updated_at=now)
     )
     if not claimed:
         return _not_claimed(message_id)
-    message = Message.objects.get(pk=message_id)
+    message.status, message.claimed_at, message.updated_at = Message.Status.SENDING, now, now
+    message.attempts += 1
     with leases.keeper().hold(message.pk, message.claimed_at):
         return _attempt(message, now)
 

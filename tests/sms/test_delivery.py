@@ -144,6 +144,21 @@ def test_a_claimed_row_is_left_alone_until_its_lease_runs_out_then_sent_again(sm
     assert (row.status, row.attempts, row.secret) == ("sent", 2, "")
 
 
+def test_a_row_changed_between_its_read_and_the_claim_is_not_claimed(sms_settings, task_queue, clock, monkeypatch):
+    sms_settings.SMS_PROVIDER = "locmem"
+    message = services.message_send(to=NUMBER, text="hi")
+    lease_end = leases.lease_end
+
+    def another_worker_moves_it_on(now):  # runs after the read, before the claim's UPDATE
+        Message.objects.filter(pk=message.pk).update(provider_index=1, updated_at=now + timedelta(seconds=1))
+        return lease_end(now)
+
+    monkeypatch.setattr(leases, "lease_end", another_worker_moves_it_on)
+    assert services.message_deliver(message_id=message.pk) == "not_due"
+    row = Message.objects.get(pk=message.pk)
+    assert (row.status, row.attempts, row.provider_index) == ("queued", 0, 1)
+
+
 def test_a_message_that_keeps_losing_its_worker_fails_after_the_providers_tries(sms_settings, task_queue, clock):
     sms_settings.SMS_PROVIDER = "locmem"
     sms_settings.SMS_MAX_ATTEMPTS_PER_PROVIDER = 3
