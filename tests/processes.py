@@ -49,8 +49,9 @@ class CeleryProcess:
     def __init__(self, role: str, env: dict[str, str], name: str | None = None):
         self.role = role
         self.env = env
-        self.name = name or f"{role}-{uuid.uuid4().hex[:6]}"
-        self.log_path = ROOT / "var" / f"celery-{self.name}.log"
+        self.name = name or role
+        # Its own log, whatever earlier runs left (a restart of this process appends to it).
+        self.log_path = ROOT / "var" / f"celery-{self.name}-{uuid.uuid4().hex[:8]}.log"
         self.process: subprocess.Popen | None = None
         self._schedule_dir: str | None = None
 
