@@ -151,6 +151,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Under overload, turn a request away (JSON 503) after a short wait rather than queueing it.
         "timeout": 3,
     }
+    # With a pool, Django passes this on as the pool's `check`: every connection handed out is checked
+    # first (one empty query), so idle connections that a PostgreSQL restart broke are replaced
+    # instead of failing a request or a task.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -382,9 +386,12 @@ SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, mini
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)
 SMS_HTTP_TIMEOUT_SECONDS = env_float("SMS_HTTP_TIMEOUT_SECONDS", 10.0)
-# A row left in `sending` longer than this lost its worker mid-call: it is failed, never resent
-# (the provider may already have delivered it). Must exceed the longest provider call.
-SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", int(SMS_HTTP_TIMEOUT_SECONDS * 3) + 5, minimum=1)
+# A worker's claim on a message it is sending; renewed every third of it while the provider call runs
+# (sms.leases), so it bounds how long a dead worker's message waits, not how long a call may take.
+SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", 15, minimum=3)
+# How often beat takes back messages whose lease ran out and re-queues those whose task was lost. A
+# dead worker's message goes out within SMS_SENDING_LEASE_SECONDS + this + one provider call.
+SMS_OUTBOX_SWEEP_SECONDS = env_int("SMS_OUTBOX_SWEEP_SECONDS", 5, minimum=1)
 SMS_OUTBOX_RETENTION_DAYS = env_int("SMS_OUTBOX_RETENTION_DAYS", 90, minimum=1)
 # Key of the encryption of one-time codes waiting in the outbox (sms.crypto).
 SMS_SECRET_KEY = env_str("SMS_SECRET_KEY", SECRET_KEY)
@@ -530,6 +537,27 @@ CHAT_NUMBER_LOOKUPS_PER_HOUR = env_int("CHAT_NUMBER_LOOKUPS_PER_HOUR", 30, minim
 CHAT_ROOMS_PER_HOUR = env_int("CHAT_ROOMS_PER_HOUR", 60, minimum=1)
 CHAT_MEMBER_CHANGES_PER_HOUR = env_int("CHAT_MEMBER_CHANGES_PER_HOUR", 300, minimum=1)
 CHAT_EDIT_WINDOW_SECONDS = 48 * 3600
+
+# --- Housekeeping (Celery beat: the Procfile's `beat`) ---------------------------
+
+def _every(seconds: float, task: str, **kwargs) -> dict:
+    # A run expires after its interval: runs that piled up in the broker while no worker was up are
+    # dropped, not all done at once.
+    return {"task": task, "schedule": float(seconds), "kwargs": kwargs, "options": {"expires": float(seconds)}}
+
+
+# Each task lives in its app's tasks.py; the management commands (sms_outbox, otp_purge_expired,
+# flushexpiredsessions, clearsessions) do the same by hand. Intervals only (no crontab), so that the
+# embedded mode can run this schedule on an in-process timer (core.background).
+CELERY_BEAT_SCHEDULE = {
+    "sms-outbox-requeue-expired": _every(SMS_OUTBOX_SWEEP_SECONDS, "sms.outbox_requeue_expired"),
+    "sms-outbox-purge": _every(86400, "sms.outbox_purge"),
+    "otp-purge-expired": _every(3600, "otp.purge_expired", older_than_seconds=86400),
+    "accounts-flush-expired-sessions": _every(86400, "accounts.flush_expired_sessions", keep_days=30),
+    "chat-presence-sweep": _every(CHAT_PRESENCE_TTL_SECONDS, "chat.presence_sweep"),
+}
+# Where beat keeps the time of each entry's last run.
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
 # --- Logging -------------------------------------------------------------------
 

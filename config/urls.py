@@ -3,9 +3,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.csp import with_policy
 from accounts.views import avatar_file
-from core.health import healthz
+from core.csp import with_policy
+from core.health import healthz, livez, readyz
 
 # Swagger UI's page carries a few inline style rules; its script comes from the same view (?script),
 # so the page's policy allows inline styles only.
@@ -15,6 +15,8 @@ API_DOCS_POLICY = (
 )
 
 urlpatterns = [
+    path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("media/avatars/<str:name>", avatar_file, name="avatar-file"),

@@ -174,3 +174,12 @@ def auth_client(user_factory, login):
         return client, result
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.processes import DRILL_FIGURES
+
+    if DRILL_FIGURES:
+        terminalreporter.section("fault drills")
+        for line in DRILL_FIGURES:
+            terminalreporter.write_line(line)
