@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
-from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+
+from core import redis_clients
 
 from .models import LoginSession, User
 
@@ -80,19 +80,19 @@ def session_user(*, user_id, session_id: str) -> User | None:
 
 async def asession_user(*, user_id, session_id: str) -> User | None:
     """`session_user` for the WebSocket handshake: the query in the database thread, the cache
-    write on the event loop (Django's cache client would open a Redis connection per async context)."""
+    write on the event loop (Django's cache from async code is per async context, and a thread hop
+    more), with the cache's own key function and serializer, so both read each other's entries."""
     from channels.db import database_sync_to_async
 
-    client = _async_cache_client()
+    client = redis_clients.async_cache_client()
     if client is None:
         return await database_sync_to_async(session_user)(user_id=user_id, session_id=session_id)
     # On the shared thread pool, not the one thread-sensitive thread: handshakes overlap their queries.
     user = await database_sync_to_async(_session_user_row, thread_sensitive=False, executor=db_executor())(user_id, session_id)
     if user is not None:
-        backend = caches["default"]
         await client.set(
-            backend.make_and_validate_key(_state_key(session_id)),
-            backend._cache._serializer.dumps("active"),
+            redis_clients.cache_key(_state_key(session_id)),
+            redis_clients.cache_dumps("active"),
             nx=True,  # add(): never over a "revoked" a concurrent revoke just wrote
             ex=_ACTIVE_CACHE_SECONDS,
         )
@@ -138,36 +138,6 @@ def db_executor():
     return _db_executor
 
 
-_async_clients: dict = {}
-
-
-def _async_cache_client():
-    """A redis.asyncio client on the cache's Redis for the running loop, or None when the cache is
-    not Redis (embedded mode). Keys and values go through the cache's own key function and
-    serializer, so both clients read each other's entries.
-
-    Why not Django's cache from async code: its backend instance is per async context, so every
-    socket's first cache call built a new pool and a new Redis connection (handshake included)."""
-    from django.core.cache.backends.redis import RedisCache
-
-    if not isinstance(caches["default"], RedisCache):
-        return None
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        import redis.asyncio as aioredis
-
-        for old in [lp for lp in _async_clients if lp.is_closed()]:
-            del _async_clients[old]
-        location = settings.CACHES["default"]["LOCATION"]
-        pool = aioredis.BlockingConnectionPool.from_url(
-            location if isinstance(location, str) else location[0],
-            max_connections=100, timeout=10, socket_timeout=5, socket_connect_timeout=5,
-        )
-        client = _async_clients[loop] = aioredis.Redis(connection_pool=pool)
-    return client
-
-
 async def asession_is_active(session_id: str) -> bool:
     """`session_is_active` for async code: a cached state is read on the event loop (no thread
     hop); a miss is decided by the database through `session_is_active`."""
@@ -175,12 +145,11 @@ async def asession_is_active(session_id: str) -> bool:
 
     if not session_id or not isinstance(session_id, str) or len(session_id) > 64:
         return False
-    client = _async_cache_client()
+    client = redis_clients.async_cache_client()
     if client is not None:
-        backend = caches["default"]
-        raw = await client.get(backend.make_and_validate_key(_state_key(session_id)))
+        raw = await client.get(redis_clients.cache_key(_state_key(session_id)))
         if raw is not None:
-            return backend._cache._serializer.loads(raw) == "active"
+            return redis_clients.cache_loads(raw) == "active"
     return await database_sync_to_async(session_is_active)(session_id)
 
 

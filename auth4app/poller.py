@@ -16,12 +16,12 @@ import math
 import os
 import socket
 import uuid
-import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from core import clock
+from core.loops import PerLoop
 
 from . import push, services, upstream
 from .store import get_store
@@ -126,13 +126,9 @@ class Poller:
         await push.aclose()
 
 
-_pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_pollers: PerLoop[Poller] = PerLoop(Poller)
 
 
 def get_poller() -> Poller:
     """The poller of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    poller = _pollers.get(loop)
-    if poller is None:
-        poller = _pollers[loop] = Poller()
-    return poller
+    return _pollers.get()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 
+from core import redis_clients
+from core.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +58,16 @@ async def _deliver(listener, frame: dict) -> None:
 class _Subscriber:
     """This event loop's subscription to the push channel (reconnects by itself)."""
 
-    def __init__(self, url: str, channel: str):
-        self.url = url
+    def __init__(self, channel: str):
         self.channel = channel
         self.subscribed = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._listen(), name="auth4app:push")
 
     async def _listen(self) -> None:
-        import redis.asyncio as aioredis
-
         while True:
-            client = aioredis.Redis.from_url(self.url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            # On this loop's Redis client (core.redis_clients): the subscription holds one of its
+            # connections while it lives; its blocking read is not bound by the socket timeout.
+            pubsub = redis_clients.async_client().pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.subscribed.set()
@@ -89,7 +88,6 @@ class _Subscriber:
                 self.subscribed.clear()
                 try:
                     await pubsub.aclose()
-                    await client.aclose()
                 except Exception:
                     pass
             await asyncio.sleep(RECONNECT_SECONDS)
@@ -99,7 +97,7 @@ class _Subscriber:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-_subscribers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_subscribers: PerLoop[_Subscriber] = PerLoop()
 
 
 async def ready() -> None:
@@ -109,10 +107,9 @@ async def ready() -> None:
     store = get_store()
     if not isinstance(store, RedisLoginStore):
         return
-    loop = asyncio.get_running_loop()
-    subscriber = _subscribers.get(loop)
+    subscriber = _subscribers.peek()
     if subscriber is None or subscriber.task.done():
-        subscriber = _subscribers[loop] = _Subscriber(store.url, store.push_channel)
+        subscriber = _subscribers.set(_Subscriber(store.push_channel))
     if not subscriber.subscribed.is_set():
         try:
             await asyncio.wait_for(subscriber.subscribed.wait(), READY_TIMEOUT_SECONDS)
@@ -122,6 +119,6 @@ async def ready() -> None:
 
 async def aclose() -> None:
     """Stop this loop's subscription (tests, shutdown)."""
-    subscriber = _subscribers.pop(asyncio.get_running_loop(), None)
+    subscriber = _subscribers.pop()
     if subscriber is not None:
         await subscriber.aclose()

@@ -10,12 +10,15 @@ the same outcome exactly one wins and publishes it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from core import redis_clients
+from core.loops import PerLoop
 
 PENDING = "pending"
 CONFIRMED = "confirmed"
@@ -235,15 +238,14 @@ class _Batcher:
 
 
 class RedisLoginStore:
-    """Logins in Redis, shared by every process. One asyncio client per event loop; the commands
-    of one loop iteration share one round trip (`_Batcher`)."""
+    """Logins in Redis, shared by every process, on each event loop's Redis client
+    (core.redis_clients); the commands of one loop iteration share one round trip (`_Batcher`)."""
 
-    def __init__(self, url: str, prefix: str):
-        self.url = url
+    def __init__(self, prefix: str):
         self.prefix = f"{prefix}:auth4app"
         # The one pub/sub channel every process listens on for terminal frames (auth4app/push.py).
         self.push_channel = f"{self.prefix}:push"
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._batchers: PerLoop[_Batcher] = PerLoop(self._new_batcher)
 
     def state_key(self, code_id: str) -> str:
         return f"{self.prefix}:login:{code_id}"
@@ -251,19 +253,13 @@ class RedisLoginStore:
     def lease_key(self, code_id: str) -> str:
         return f"{self.prefix}:lease:{code_id}"
 
+    @staticmethod
+    def _new_batcher() -> _Batcher:
+        shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
+        return _Batcher(redis_clients.async_client(), shas)
+
     def _batcher(self) -> _Batcher:
-        import hashlib
-
-        import redis.asyncio as aioredis
-
-        loop = asyncio.get_running_loop()
-        batcher = self._clients.get(loop)
-        if batcher is None:
-            # A blocking pool: a burst of logins waits for a free connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=200, timeout=10, socket_timeout=5)
-            shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
-            batcher = self._clients[loop] = _Batcher(aioredis.Redis(connection_pool=pool), shas)
-        return batcher
+        return self._batchers.get()
 
     async def create(self, state: LoginState) -> None:
         ttl = max(1, int(state.expires_at - state.created_at) + KEEP_AFTER_EXPIRY_SECONDS)
@@ -410,7 +406,7 @@ def get_store() -> RedisLoginStore | MemoryLoginStore:
     global _store
     if _store is None:
         if settings.REDIS_URL:
-            _store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"].get("KEY_PREFIX", "hotline"))
+            _store = RedisLoginStore(settings.CACHES["default"].get("KEY_PREFIX", "hotline"))
         else:
             _store = MemoryLoginStore()
     return _store

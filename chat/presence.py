@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core import redis_clients
+from core.loops import PerLoop
+
 from .payloads import room_group
 
 logger = logging.getLogger(__name__)
@@ -77,18 +80,12 @@ return 0
 
 
 class RedisPresence:
-    def __init__(self, url: str):
-        import redis.asyncio as aioredis
-
-        # Our own pool. redis-py 8's default pool raises MaxConnectionsError the moment a burst
-        # (connects, subscribes) wants more than its size, and the socket then dies with 1011; a
-        # blocking pool makes the burst queue for a connection instead (docs/realtime.md). Every
-        # presence operation is one round trip, so 200 connections per process keep Redis busy
-        # without a connection per socket; `timeout` bounds the wait when Redis is down.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=200, timeout=10, socket_timeout=15, socket_connect_timeout=5
-        )
-        self.client = aioredis.Redis(connection_pool=pool)
+    def __init__(self, client):
+        # `client`: this loop's redis.asyncio client (core.redis_clients), whose blocking pool makes a
+        # burst of connects and subscribes queue for a connection instead of failing with
+        # MaxConnectionsError and ending the socket with 1011 (docs/realtime.md). Every presence
+        # operation is one round trip.
+        self.client = client
         self._open = self.client.register_script(_OPEN)
         self._close = self.client.register_script(_CLOSE)
         self._sweep = self.client.register_script(_SWEEP)
@@ -180,21 +177,15 @@ class MemoryPresence:
         return gone
 
 
-_stores: dict[asyncio.AbstractEventLoop, RedisPresence | MemoryPresence] = {}
+_stores: PerLoop[RedisPresence] = PerLoop(lambda: RedisPresence(redis_clients.async_client()))
 _memory = MemoryPresence()
 
 
 def store() -> RedisPresence | MemoryPresence:
-    """The presence store of the running event loop (redis.asyncio pools are bound to one loop)."""
+    """The presence store of the running event loop (on that loop's Redis client)."""
     if not settings.REDIS_URL:
         return _memory
-    loop = asyncio.get_running_loop()
-    found = _stores.get(loop)
-    if found is None:
-        for old in [lp for lp in _stores if lp.is_closed()]:
-            del _stores[old]
-        found = _stores[loop] = RedisPresence(settings.REDIS_URL)
-    return found
+    return _stores.get()
 
 
 def now() -> float:
@@ -247,17 +238,11 @@ class Heartbeat:
                 logger.exception("chat presence heartbeat failed")
 
 
-_heartbeats: dict[asyncio.AbstractEventLoop, Heartbeat] = {}
+_heartbeats: PerLoop[Heartbeat] = PerLoop(Heartbeat)
 
 
 def heartbeat() -> Heartbeat:
-    loop = asyncio.get_running_loop()
-    found = _heartbeats.get(loop)
-    if found is None:
-        for old in [lp for lp in _heartbeats if lp.is_closed()]:
-            del _heartbeats[old]
-        found = _heartbeats[loop] = Heartbeat()
-    return found
+    return _heartbeats.get()
 
 
 def _frame(body: dict) -> str:

@@ -236,25 +236,50 @@ OTP_TOTP_ISSUER = "hotline"
 REDIS_URL = env_str("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
 
+# Every Redis client of a process comes from core.redis_clients: one synchronous client per process
+# (Django's cache, the rate limits, chat's send limit) and one asynchronous client per event loop
+# (the socket handshake, presence, the auth4app store and push), on blocking pools of these sizes.
+# Every client, the channel layer's and the broker's included, retries connection errors and
+# health-checks idle connections (core/redis_clients.py says why and how).
+REDIS_CLIENTS = {
+    "sync_max_connections": env_int("REDIS_MAX_CONNECTIONS", 500, minimum=1),
+    "async_max_connections": env_int("REDIS_ASYNC_MAX_CONNECTIONS", 400, minimum=1),
+    # Seconds a command waits for a free connection of a full pool before it fails.
+    "pool_timeout": 10,
+    # Seconds to wait for a reply: request threads give up sooner than the event loop's clients,
+    # which carry connect bursts (presence, handshakes) and match the channel layer's 15 s.
+    "sync_socket_timeout": 5,
+    "async_socket_timeout": 15,
+    "connect_timeout": 5,
+    # Connection errors are retried this many times, with exponential backoff and jitter from
+    # 50 ms up to 1 s between tries, each on a new connection.
+    "retries": env_int("REDIS_RETRIES", 3, minimum=0, maximum=20),
+    # A connection idle longer than this is PINGed (and replaced if dead) before it is used.
+    "health_check_interval": env_int("REDIS_HEALTH_CHECK_SECONDS", 15, minimum=0),
+}
+
 if REDIS_URL:
     # The pub/sub layer: the core layer silently drops bursts over its per-process capacity
     # (see docs/realtime.md). redis-py 8's pool size (100) and socket timeout (5 s, equal to
     # the layer's blocking read) both break under connect bursts, so both are raised here.
+    # core.redis_clients' subclass adds the retry and health-check policy to its connections.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "core.redis_clients.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 15}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "hotline"),
             },
         }
     }
+    # Django's own Redis cache; its connections come from the process's one pool (pool_class is the
+    # documented hook: core.redis_clients.ProcessPool hands out that pool whatever Django asks).
     CACHES = {
         "default": {
-            "BACKEND": "core.cache.ProcessWideRedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "hotline"),
-            "OPTIONS": {"max_connections": 500, "socket_timeout": 5},
+            "OPTIONS": {"pool_class": "core.redis_clients.ProcessPool"},
         }
     }
 else:
@@ -269,7 +294,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+    # kombu's Redis connections get the same health checks; Celery reconnects to the broker by itself.
+    "health_check_interval": REDIS_CLIENTS["health_check_interval"],
+}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "hotline")
 
 # --- REST API ----------------------------------------------------------------

@@ -143,7 +143,8 @@ def test_redis_url_selects_redis_layer_cache_and_broker():
         "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.CACHES['default']['BACKEND'], s.CELERY_BROKER_URL)"
     )
     out = _run_python(code, DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3").stdout.split()
-    assert out == ["channels_redis.pubsub.RedisPubSubChannelLayer", "core.cache.ProcessWideRedisCache", "redis://127.0.0.1:6379/3"]
+    assert out == ["core.redis_clients.RedisPubSubChannelLayer", "django.core.cache.backends.redis.RedisCache",
+                   "redis://127.0.0.1:6379/3"]
     out = _run_python(code, DEBUG="1", REDIS_URL="").stdout.split()
     assert out[0] == "channels.layers.InMemoryChannelLayer" and out[1].endswith("LocMemCache")
 
