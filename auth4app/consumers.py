@@ -12,8 +12,9 @@ from core.net import scope_header
 
 from . import push
 from .errors import LoginError
+from .frames import EXPIRED_FRAME, status_frame
 from .poller import get_poller
-from .selectors import login_get_bound, status_frame
+from .selectors import login_get_bound
 from .services import BROWSER_COOKIE
 from .store import PENDING
 
@@ -31,7 +32,7 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     channel_layer_alias = "auth4app-sockets-use-no-channel-layer"
 
     code_id: str | None = None
-    attached = False  # listening through this process's poller
+    attached = False  # listening through this process's push registry
     opened = False  # the first (pending) frame is out
     held: dict | None = None  # a terminal frame that came before the first one was out
     finished = False
@@ -59,8 +60,9 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         # Listen before reading the state, so a result published in between is not missed; a
         # frame that arrives before our first one is held until it has been sent.
-        get_poller().attach(self.code_id, self)
+        push.attach(self.code_id, self)
         self.attached = True
+        get_poller().follow(self.code_id)
         await push.ready()
         try:
             state = await login_get_bound(code_id=self.code_id, login_token=login_token, browser_key=browser_key)
@@ -70,7 +72,7 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(first)
         self.opened = True
         if state is None:
-            self.held = self.held or {"type": "auth.status", "status": "expired"}
+            self.held = self.held or dict(EXPIRED_FRAME)
         elif state.status != PENDING:
             self.held = self.held or status_frame(state)
         if self.held is not None:
@@ -92,5 +94,5 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": "unexpected_frame", "detail": "This socket only sends."})
 
     async def disconnect(self, code):
-        if self.attached:
-            get_poller().detach(self.code_id, self)
+        if self.attached and push.detach(self.code_id, self):
+            get_poller().unfollow(self.code_id)

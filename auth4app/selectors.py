@@ -1,15 +1,12 @@
-"""Reads of auth4app logins: the bound state and the frames clients see."""
+"""Reads of auth4app logins: a login's state, for the client that started it only."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-
-from core import clock
 
 from .errors import LoginError
-from .store import COMPLETED, CONFIRMED, ERROR, EXPIRED, PENDING, LoginState, get_store
+from .store import LoginState, get_store
 from .upstream import CODE_ID_RE
 
 
@@ -38,31 +35,3 @@ async def login_get_bound(*, code_id: str, login_token: str | None, browser_key:
     if not binding_allows(state, login_token=login_token, browser_key=browser_key):
         raise LoginError(403, "forbidden", "This login belongs to another client.")
     return state
-
-
-def expires_in(state: LoginState) -> int:
-    return max(0, math.ceil(state.expires_at - clock.timestamp()))
-
-
-def status_frame(state: LoginState) -> dict:
-    """The WebSocket frame describing `state` (completed logins read as confirmed)."""
-    if state.status == PENDING:
-        return {"type": "auth.status", "status": PENDING, "expires_in": expires_in(state)}
-    if state.status in (CONFIRMED, COMPLETED):
-        return {"type": "auth.status", "status": CONFIRMED, "phone": state.phone}
-    if state.status == EXPIRED:
-        return {"type": "auth.status", "status": EXPIRED}
-    return {"type": "auth.status", "status": ERROR, "detail": state.detail or "Confirmation failed."}
-
-
-def result_payload(state: LoginState) -> dict:
-    """The body of /proxy/auth/result for `state`."""
-    auth = state.status in (CONFIRMED, COMPLETED)
-    payload: dict = {"auth": auth, "status": state.status}
-    if auth:
-        payload["phone"] = state.phone
-    elif state.status == PENDING:
-        payload["expires_in"] = expires_in(state)
-    elif state.status == ERROR:
-        payload["detail"] = state.detail
-    return payload

@@ -241,6 +241,8 @@ class RedisLoginStore:
     """Logins in Redis, shared by every process, on each event loop's Redis client
     (core.redis_clients); the commands of one loop iteration share one round trip (`_Batcher`)."""
 
+    shared = True  # other processes see these logins (and hear the push channel)
+
     def __init__(self, prefix: str):
         self.prefix = f"{prefix}:auth4app"
         # The one pub/sub channel every process listens on for terminal frames (auth4app/push.py).
@@ -300,11 +302,10 @@ class RedisLoginStore:
             return Step(kind, state=LoginState.from_hash(code_id, json.loads(reply[1])))
         return Step(kind)
 
-    async def publish(self, code_id: str, frame: dict) -> None:
-        """Send a terminal frame to the sockets on `code_id` of every process."""
-        from .push import encode
-
-        await self._batcher().call("PUBLISH", self.push_channel, encode(code_id, frame))
+    async def publish(self, message: str) -> None:
+        """Put `message` on the push channel every process listens on (auth4app/push.py), in the
+        same round trip as this loop iteration's other commands."""
+        await self._batcher().call("PUBLISH", self.push_channel, message)
 
     async def lease_holder(self, code_id: str) -> str | None:
         value = await self._batcher().call("GET", self.lease_key(code_id))
@@ -324,6 +325,8 @@ class _Entry:
 class MemoryLoginStore:
     """The same operations on dicts, for the single-process embedded mode. Every method runs
     without awaiting in between its read and its write, so it is atomic on the event loop."""
+
+    shared = False  # one process: frames are handed to its sockets directly (auth4app/push.py)
 
     states: dict[str, _Entry] = field(default_factory=dict)
     leases: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -387,11 +390,6 @@ class MemoryLoginStore:
             return Step("wait", wait=due - now)
         data["polled_at"] = repr(float(now))
         return Step("poll", state=LoginState.from_hash(code_id, dict(data)))
-
-    async def publish(self, code_id: str, frame: dict) -> None:
-        from .push import deliver_here
-
-        deliver_here(code_id, frame)
 
     async def lease_holder(self, code_id: str) -> str | None:
         holder = self.leases.get(code_id)

@@ -21,6 +21,8 @@ from core.net import client_ip
 
 from . import services
 from .errors import LoginError
+from .poller import get_poller
+from .store import PENDING
 
 
 class _BadBody(Exception):
@@ -74,6 +76,7 @@ async def code(request, data):
         ip=client_ip(request),
         browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
     )
+    get_poller().ask(started.payload["code_id"])
     response = JsonResponse(started.payload)
     response.set_cookie(
         services.BROWSER_COOKIE,
@@ -95,6 +98,8 @@ async def result(request, data):
         login_token=_string(data, "login_token"),
         browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
     )
+    if payload["status"] == PENDING:
+        get_poller().ask(data["code_id"])  # asking keeps it polled
     return JsonResponse(payload)
 
 
