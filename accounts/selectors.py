@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
+from channels.db import database_sync_to_async
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from core import redis_clients
+from core.db import in_db_pool
 
 from .models import LoginSession, User
 
@@ -82,13 +82,11 @@ async def asession_user(*, user_id, session_id: str) -> User | None:
     """`session_user` for the WebSocket handshake: the query in the database thread, the cache
     write on the event loop (Django's cache from async code is per async context, and a thread hop
     more), with the cache's own key function and serializer, so both read each other's entries."""
-    from channels.db import database_sync_to_async
-
     client = redis_clients.async_cache_client()
     if client is None:
         return await database_sync_to_async(session_user)(user_id=user_id, session_id=session_id)
     # On the shared thread pool, not the one thread-sensitive thread: handshakes overlap their queries.
-    user = await database_sync_to_async(_session_user_row, thread_sensitive=False, executor=db_executor())(user_id, session_id)
+    user = await in_db_pool(_session_user_row)(user_id, session_id)
     if user is not None:
         await client.set(
             redis_clients.cache_key(_state_key(session_id)),
@@ -115,34 +113,9 @@ def sessions_active(session_ids: list[str]) -> set[str]:
     return active
 
 
-_db_executor = None
-_db_executor_lock = threading.Lock()
-
-
-def db_executor():
-    """A process-wide pool of threads for socket ORM work that needs no particular thread.
-
-    Channels' `database_sync_to_async` runs everything on ONE thread, so every socket's handshake
-    query, subscribe read and message insert queued behind the others' database round trips. These
-    threads overlap them; each takes its own connection from the database pool (so the pool must
-    be larger than this), and closes it back after every call as `database_sync_to_async` does.
-    Long-lived, unlike an event loop's default executor, so they never strand a connection.
-    """
-    global _db_executor
-    if _db_executor is None:
-        with _db_executor_lock:
-            if _db_executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                _db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="socket-db")
-    return _db_executor
-
-
 async def asession_is_active(session_id: str) -> bool:
     """`session_is_active` for async code: a cached state is read on the event loop (no thread
     hop); a miss is decided by the database through `session_is_active`."""
-    from channels.db import database_sync_to_async
-
     if not session_id or not isinstance(session_id, str) or len(session_id) > 64:
         return False
     client = redis_clients.async_cache_client()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http.cookie import parse_cookie
 
 from core.net import scope_header
+from core.sockets import SkipDatabaseCleanupMixin
 
 from . import push
 from .errors import LoginError
@@ -21,7 +21,7 @@ from .store import PENDING
 CLOSE_NORMAL = 1000
 
 
-class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
+class LoginStatusConsumer(SkipDatabaseCleanupMixin, AsyncJsonWebsocketConsumer):
     """Sends `auth.status` pending (with expires_in), then exactly one terminal frame
     (confirmed / expired / error), then closes with 1000. A client that is not bound to the
     login (cookie or `?login_token=`) is accepted and closed with 4403, so it sees why."""
@@ -30,21 +30,15 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     # to a channel of its own on connect and UNSUBSCRIBE on close, one at a time through the layer's
     # per-process lock. An alias that is not configured gives None (channels.layers.get_channel_layer).
     channel_layer_alias = "auth4app-sockets-use-no-channel-layer"
+    # It never touches the database (the login lives in the store): no message needs Channels'
+    # database cleanup, a hop to the one thread that also runs Django's sync middleware (core.sockets).
+    dispatch_with_database_cleanup = ()
 
     code_id: str | None = None
     attached = False  # listening through this process's push registry
     opened = False  # the first (pending) frame is out
     held: dict | None = None  # a terminal frame that came before the first one was out
     finished = False
-
-    async def dispatch(self, message):
-        # Channels closes stale database connections before every message, a hop to the one
-        # thread that also runs Django's sync middleware. This consumer never touches the
-        # database (the login lives in the store), so its connect, push and close skip it.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self):
         self.code_id = self.scope["url_route"]["kwargs"]["code_id"]

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import Error as DatabaseError
+from redis.exceptions import RedisError
+
+# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A socket
+# frame that meets one is answered with an `unavailable` error frame instead of ending the socket.
+BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
+
 
 class ChatError(Exception):
     """A refusal with a stable `code`; `status` is its HTTP status on the REST API."""

@@ -4,7 +4,8 @@ Each user has a sorted set of their open sockets (member = channel name, score =
 entry expires). A socket's process refreshes the scores of all its sockets in one pipeline every
 third of the TTL (one task per process, not one per socket), so the entries of a crashed
 process's sockets simply expire: presence is never a +1/-1 counter that a missed disconnect
-would leave wrong. A per-process sweeper announces the users whose last entry expired.
+would leave wrong. A per-process sweeper hands the users whose last entry expired to its
+`on_expired` (the chat service that announces them: `chat.services.presence_announce_offline`).
 
 The transitions (first socket anywhere opened, last socket closed or expired) are decided by
 Lua scripts so that two processes racing on one user agree on exactly one transition.
@@ -22,8 +23,6 @@ from django.conf import settings
 
 from core import redis_clients
 from core.loops import PerLoop
-
-from .payloads import room_group
 
 logger = logging.getLogger(__name__)
 
@@ -245,53 +244,17 @@ def heartbeat() -> Heartbeat:
     return _heartbeats.get()
 
 
-def _frame(body: dict) -> str:
-    import json
-
-    return json.dumps(body, separators=(",", ":"))
-
-
-async def announce(user_id: int, *, online: bool) -> None:
-    """Tell every room of the user that their first socket opened or last socket closed."""
-    from channels.db import database_sync_to_async
-    from channels.layers import get_channel_layer
-
-    from accounts.selectors import db_executor
-
-    from . import selectors
-
-    layer = get_channel_layer()
-    rooms = await database_sync_to_async(selectors.room_ids_of_user, thread_sensitive=False, executor=db_executor())(user_id=user_id)
-    for room in rooms:
-        frame = _frame({"type": "presence", "room": room, "user": user_id, "online": online})
-        await layer.group_send(room_group(room), {"type": "chat.event", "room": room, "frame": frame})
-
-
-async def announce_offline(user_ids: list[int]) -> None:
-    for user_id in user_ids:
-        await announce(user_id, online=False)
-
-
-async def typing(*, room_id: int, user_id: int, sender_channel: str) -> bool:
-    """Relay a typing notice to the room, at most one per user per room per 2 s (across processes)."""
-    from channels.layers import get_channel_layer
-
+async def typing_allowed(*, room_id: int, user_id: int) -> bool:
+    """Whether a typing notice of this user in this room may go out now: at most one per user per
+    room per 2 s, across processes (the first caller in the window wins)."""
     key = f"{_prefix()}:typing:{room_id}:{user_id}"
     if settings.REDIS_URL:
-        first = await store().client.set(key, 1, nx=True, px=2000)
-    else:
-        current = now()
-        first = _typing_memory.get(key, 0) <= current
-        if first:
-            _typing_memory[key] = current + 2
-    if not first:
-        return False
-    frame = _frame({"type": "typing", "room": room_id, "user": user_id})
-    await get_channel_layer().group_send(
-        room_group(room_id),
-        {"type": "chat.typing", "room": room_id, "sender": sender_channel, "user": user_id, "frame": frame},
-    )
-    return True
+        return bool(await store().client.set(key, 1, nx=True, px=2000))
+    current = now()
+    first = _typing_memory.get(key, 0) <= current
+    if first:
+        _typing_memory[key] = current + 2
+    return first
 
 
 _typing_memory: dict[str, float] = {}

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from core import redis_clients
 
-from . import presence
+from . import presence, services
 
 
 @shared_task(name="chat.presence_sweep", ignore_result=True)
@@ -31,7 +31,7 @@ async def _sweep() -> int:
     try:
         gone = await presence.store().sweep(presence.now())
         if gone:
-            await presence.announce_offline(gone)
+            await services.presence_announce_offline(gone)
     finally:
         await redis_clients.aclose_async_client()
     return len(gone)

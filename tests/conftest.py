@@ -16,7 +16,7 @@ def _socket_db_threads_let_go(django_db_setup):
     """Before the test database is dropped, the socket database threads give their connections back.
 
     Channels' communicator (channels.testing) turns `close_old_connections` into a no-op while a
-    test talks to a consumer, so a query a consumer ran on `accounts.selectors.db_executor()` keeps
+    test talks to a consumer, so a query a consumer ran on `core.db.db_executor()` keeps
     its connection in that thread (in production each call gives it back). Left open, it keeps
     pytest-django from dropping the database at the end ("being accessed by other users")."""
     yield
@@ -24,7 +24,7 @@ def _socket_db_threads_let_go(django_db_setup):
 
     from django.db import connections
 
-    from accounts.selectors import db_executor
+    from core.db import db_executor
 
     executor = db_executor()
     threads = len(executor._threads)
