@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http.cookie import parse_cookie
 
+from core.errors import close_code
 from core.net import scope_header
 from core.sockets import SkipDatabaseCleanupMixin
 
@@ -49,7 +50,7 @@ class LoginStatusConsumer(SkipDatabaseCleanupMixin, AsyncJsonWebsocketConsumer):
             await login_get_bound(code_id=self.code_id, login_token=login_token, browser_key=browser_key)
         except LoginError as exc:
             await self.accept()
-            await self.close(code=4000 + exc.status)
+            await self.close(code=close_code(exc))
             return
         await self.accept()
         # Listen before reading the state, so a result published in between is not missed; a

@@ -81,14 +81,14 @@ async def auth_login_start(*, phone: object, ip: str | None, browser_key: str | 
     try:
         number = parse_mobile_number(phone)
     except ValidationError as exc:
-        raise LoginError(400, "invalid_phone", exc.messages[0]) from exc
+        raise LoginError("invalid_phone", exc.messages[0], status=400) from exc
     # Every upstream code costs money: limits are counted before the call.
     await sync_to_async(_check_limits, thread_sensitive=False)(ip=ip, phone=number)
     try:
         issued = await upstream.code_get(phone_e164=number)
     except upstream.UpstreamError as exc:
         logger.warning("auth4app code/get failed for %s: %s", mask_phone(number), exc)
-        raise LoginError(502, "upstream_unavailable", "The confirmation service is unavailable. Try again later.") from exc
+        raise LoginError("upstream_unavailable", "The confirmation service is unavailable. Try again later.", status=502) from exc
 
     login_token = secrets.token_urlsafe(32)
     browser_key = _browser_key_or_new(browser_key)
@@ -207,7 +207,7 @@ def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dic
     with transaction.atomic():
         user = user_get_or_create(mobile_number=phone)
         if not user.is_active:
-            raise LoginError(403, "inactive", "This account is disabled.")
+            raise LoginError("inactive", "This account is disabled.", status=403)
         result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent, request=request)
     payload = result.as_payload()
     payload["user"]["phone"] = payload["user"]["mobile_number"]
@@ -232,12 +232,12 @@ async def auth_login_complete(
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
     if state.status == CONFIRMED and clock.timestamp() > max(state.expires_at, state.confirmed_at + CONFIRMED_GRACE_SECONDS):
         code, message = _NOT_COMPLETABLE[EXPIRED]
-        raise LoginError(400, code, message)
+        raise LoginError(code, message, status=400)
     # The compare-and-set is what makes a login usable once, across processes.
     if not await store.transition(state.code_id, (CONFIRMED,), {"status": COMPLETED}):
         current = await store.get(state.code_id)
         code, message = _NOT_COMPLETABLE.get(current.status if current else EXPIRED, _NOT_COMPLETABLE[ERROR])
-        raise LoginError(400, code, message)
+        raise LoginError(code, message, status=400)
     try:
         payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent, request=request)
     except BaseException:

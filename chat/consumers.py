@@ -14,6 +14,7 @@ from django.conf import settings
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core.db import in_db_pool
+from core.errors import ServiceError, error_frame
 from core.sockets import SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
@@ -155,11 +156,8 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             raise _Closed
         await self.send(text_data=text)
 
-    async def _error(self, exc: ChatError, ref=None) -> None:
-        body = {"type": "error", "code": exc.code, "detail": exc.detail, "ref": ref}
-        if exc.retry_after is not None:
-            body["retry_after"] = exc.retry_after
-        await self._send(body)
+    async def _error(self, exc: ServiceError, ref=None) -> None:
+        await self._send(error_frame(exc, ref))
 
     # --- frames from the client ------------------------------------------------------------
 
@@ -191,7 +189,7 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await handler(self, frame)
         except _Closed:
             return
-        except ChatError as exc:
+        except ServiceError as exc:
             await self._quietly(self._error(exc, ref))
         except BACKEND_ERRORS as exc:
             logger.warning("chat frame %r failed: %r", frame["type"][:40], exc)

@@ -1,27 +1,21 @@
-"""Chat's stable error codes, shared by the REST views (as HTTP statuses) and the socket (as error frames)."""
+"""Chat's stable error codes, shared by the REST views (as HTTP statuses) and the socket (as error
+frames): core.errors.ServiceError renders both."""
 
 from __future__ import annotations
 
 from django.db import Error as DatabaseError
 from redis.exceptions import RedisError
 
+from core.errors import RateLimited, ServiceError
+
 # What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A socket
 # frame that meets one is answered with an `unavailable` error frame instead of ending the socket.
 BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
 
 
-class ChatError(Exception):
-    """A refusal with a stable `code`; `status` is its HTTP status on the REST API."""
-
-    status = 400
-
-    def __init__(self, code: str, detail: str, *, status: int | None = None, retry_after: int | None = None):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        self.retry_after = retry_after
+class ChatError(ServiceError):
+    """A refusal with a stable `code`; `status` is its HTTP status on the REST API:
+    `ChatError(code, detail, status=..., retry_after=...)`."""
 
 
 def not_found(detail: str = "No such room.") -> ChatError:
@@ -41,8 +35,8 @@ def too_long(limit: int) -> ChatError:
     return ChatError("too_long", f"Text is longer than {limit} characters.", status=400)
 
 
-def rate_limited(retry_after: int, detail: str = "Too many messages.") -> ChatError:
-    return ChatError("rate_limited", f"{detail} Try again later.", status=429, retry_after=retry_after)
+def rate_limited(retry_after: int, detail: str = "Too many messages.") -> RateLimited:
+    return RateLimited(retry_after, f"{detail} Try again later.")
 
 
 def not_registered() -> ChatError:
