@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 import secrets
+import weakref
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -17,8 +17,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 
 from core import ratelimit, redis_clients
-from core.loops import PerLoop
 from core.errors import RateLimited
+from core.loops import PerLoop
 
 from . import selectors
 from .services import SESSION_REVOKED_EVENT, session_group

@@ -8,7 +8,6 @@ Sections are grouped by app so that each app's settings live together.
 from __future__ import annotations
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,12 +53,11 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEFAULT_SECRET_KEY = "hotline-insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
-TESTING = "pytest" in sys.modules
 # `python -m config.serve` (./scripts/run, the Procfile) refuses to bind a non-loopback address with
 # DEBUG on unless this is set: DEBUG shows tracebacks and may mount the auth4app simulator.
 DEBUG_ALLOW_NON_LOOPBACK = env_bool("DEBUG_ALLOW_NON_LOOPBACK", False)
 
-if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
+if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY:
     # A clear refusal, not a traceback: SystemExit prints the message and exits 1.
     raise SystemExit(
         "hotline: refusing to start with DEBUG off and the built-in SECRET_KEY. "
@@ -405,7 +403,7 @@ SMS_FALLBACK_PROVIDERS = env_list("SMS_FALLBACK_PROVIDERS")
 # refused unless this says they are wanted on purpose (a demo box, the test suite's servers).
 SMS_ALLOW_DEV_PROVIDER = env_bool("SMS_ALLOW_DEV_PROVIDER", False)
 _dev_sms_providers = sorted({SMS_PROVIDER, *SMS_FALLBACK_PROVIDERS} & {"console", "locmem"})
-if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER and not TESTING:
+if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER:
     raise SystemExit(
         f"hotline: refusing to start with DEBUG off and the {'/'.join(_dev_sms_providers)} SMS provider: "
         "login codes would go to the server log and nobody would get an SMS. Set SMS_PROVIDER to a real "

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from django.conf import settings
 
-from auth4app.store import MemoryLoginStore, RedisLoginStore, LoginState
+from auth4app.store import LoginState, MemoryLoginStore, RedisLoginStore
 
 
 @pytest.fixture(params=["redis", "memory"])

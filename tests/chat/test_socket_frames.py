@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 
 from chat import services
 from chat.models import Membership, Message
-from tests.chat.conftest import make_group, open_direct
+from tests.chat.conftest import make_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -265,7 +265,7 @@ async def test_slow_client_is_closed_4408(chat_socket, trio, settings, monkeypat
 
 
 @pytest.fixture
-def dead_presence_redis():
+def dead_presence_redis(requires_redis):
     """Point this event loop's presence store at a Redis that refuses connections (nothing listens on
     127.0.0.1:1), as during an outage; the real store comes back afterwards."""
     from chat import presence
