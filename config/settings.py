@@ -463,7 +463,7 @@ SMS_PROVIDERS = {
 # --- Live phone confirmation (auth4app) ---------------------------------------
 
 AUTH4APP_API_KEY = env_str("AUTH4APP_API_KEY")
-# With no key the local simulator (auth4app/simulator_views.py at /dev/auth4app/) answers, but only
+# With no key the local simulator (devtools/auth4app_views.py at /dev/auth4app/) answers, but only
 # with DEBUG on: with DEBUG off it is neither mounted nor willing to answer.
 AUTH4APP_SIMULATOR = DEBUG and not AUTH4APP_API_KEY
 AUTH4APP_API_URL = env_str(
@@ -488,7 +488,7 @@ AUTH4APP_ERROR_GIVE_UP_SECONDS = 30
 
 # --- Social login (social app) -------------------------------------------------
 
-# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (social/simulator*.py,
+# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (devtools/social_*.py,
 # mounted at /dev/weibo/ and /dev/wechat/); with DEBUG off they are neither mounted nor willing to answer.
 WEIBO_CLIENT_ID = env_str("WEIBO_CLIENT_ID")
 WEIBO_SIMULATOR = DEBUG and not WEIBO_CLIENT_ID
