@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class SmsConfig(AppConfig):
     name = "sms"
+
+    def ready(self) -> None:
+        # Registers the app's Celery tasks in every process (web processes too): sms.services queues
+        # its delivery task by name (core.background.task), since sms.tasks imports sms.services.
+        from . import tasks  # noqa: F401

@@ -2,11 +2,15 @@
 
 - Redis: `core/redis_clients.py` is the only module that creates a Redis client or pool, and no
   module reaches into the private attributes of Django's Redis cache (docs/architecture.md).
+- Imports run one way: no module imports one that imports it back (imports inside functions
+  included), and each app imports only its own floor and below (core -> accounts/sms ->
+  otp/chat/auth4app/social -> pages).
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +130,117 @@ def test_the_channel_layer_connects_with_the_same_policy(requires_redis):
     (host,) = layer._kwargs["hosts"]  # what channels-redis hands to redis-py's pool for each loop
     assert host["retry"].get_retries() == settings.REDIS_CLIENTS["retries"]
     assert host["health_check_interval"] == settings.REDIS_CLIENTS["health_check_interval"]
+
+
+# --- Imports run one way -----------------------------------------------------------------------------
+
+# Each package's floor (docs/architecture.md): a module imports its own package or packages on a lower
+# floor, never one on its own floor or above (one sideways step is allowed, below). `config` is the
+# project (settings, URLs, ASGI) and sits on top; `devtools` is mounted by config/urls.py only.
+FLOORS = {"core": 0, "accounts": 1, "sms": 1, "otp": 2, "chat": 2, "auth4app": 2, "social": 2, "pages": 3,
+          "devtools": 4, "config": 5}
+# social's bind step proves the phone with otp's code (otp.services.otp_code_redeemed); otp knows
+# nothing of social.
+SIDEWAYS = {("social", "otp")}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph(paths: list[Path]) -> dict[str, set[str]]:
+    """module -> the project modules it imports, anywhere in its source (inside functions too)."""
+    modules = {_module_name(path): path for path in paths}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(resolve(alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    prefix = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    prefix = node.module or ""
+                for alias in node.names:
+                    targets.add(resolve(f"{prefix}.{alias.name}") or resolve(prefix))
+        graph[name] = {target for target in targets if target and target != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or through others (Tarjan's SCCs)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    """Within and across apps, imports inside functions included: a circle is a layering mistake that
+    an import inside a function only hides."""
+    assert import_cycles(import_graph(app_modules())) == []
+
+
+def test_apps_import_only_their_own_floor_and_below():
+    wrong = []
+    for module, targets in import_graph(app_modules()).items():
+        package = module.split(".")[0]
+        for target in targets:
+            other = target.split(".")[0]
+            if other != package and FLOORS[other] >= FLOORS[package] and (package, other) not in SIDEWAYS:
+                wrong.append(f"{module} imports {target}")
+    assert sorted(wrong) == []
+
+
+def test_the_cycle_check_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
+    """Against a small made-up project: a circle through an import inside a function is found."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "store.py").write_text("def publish():\n    from .push import encode\n    return encode\n")
+    (app / "push.py").write_text("from app import poller\n")
+    (app / "poller.py").write_text("from . import store\n")
+    (app / "frames.py").write_text("import app.store\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    graph = import_graph(sorted(app.rglob("*.py")))
+    assert graph["app.frames"] == {"app.store"}
+    assert import_cycles(graph) == [["app.poller", "app.push", "app.store"]]
