@@ -12,7 +12,8 @@ each process's values in files of that directory, and whichever process answers 
 report together. Counters of a process that died stay in the sum (a total never goes back);
 the open-socket gauge is per process (`pid` label) and only live processes count: each process
 starting here removes the live-gauge files of processes that are gone (the library's
-`mark_process_dead`), and its own pid's, which a reused pid would otherwise inherit.
+`mark_process_dead`), and its own pid's, which a reused pid would otherwise inherit
+(`forget_dead_processes`). Nothing else ever deletes a file while processes run.
 
 METRICS_ENABLED=0 makes every metric below a no-op and removes both middlewares and the Celery hook,
 so the bench can measure what metrics cost (docs/performance.md).
@@ -46,18 +47,29 @@ def _process_alive(pid: int) -> bool:
 
 
 def forget_dead_processes(path: str) -> list[int]:
-    """Remove the live-gauge files of every pid in `path` that is not running (and of this process's
-    own pid, left by a dead process that had it before). Returns those pids."""
+    """At a process's start: remove the live-gauge files of every pid in `path` that is not running
+    (and of this process's own pid, left by a dead process that had it before), and every file of a
+    dead pid whose values are all zero (management commands, processes that served nothing), so
+    that they do not pile up. Files of dead processes with counts stay: totals never go back.
+    Returns the dead pids seen."""
     from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict
 
-    gone = set()
-    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+    files: dict[int, list[str]] = {}
+    for name in glob.glob(os.path.join(path, "*_*.db")):
         match = re.search(r"_(\d+)\.db$", name)
-        if match and (int(match.group(1)) == os.getpid() or not _process_alive(int(match.group(1)))):
-            gone.add(int(match.group(1)))
+        if match:
+            files.setdefault(int(match.group(1)), []).append(name)
+    gone = sorted(pid for pid in files if pid == os.getpid() or not _process_alive(pid))
     for pid in gone:
         multiprocess.mark_process_dead(pid, path)
-    return sorted(gone)
+        for name in files[pid]:
+            try:
+                if os.path.exists(name) and all(value == 0 for _, value, _, _ in MmapedDict.read_all_values_from_file(name)):
+                    os.remove(name)
+            except (OSError, ValueError):  # another process removed it first, or it is half written
+                continue
+    return gone
 
 
 if ENABLED and MULTIPROCESS_DIR:

@@ -79,12 +79,27 @@ class _AtScrape:
             yield from families
 
 
+def _multiprocess_collector(registry: CollectorRegistry):
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    class Collector(MultiProcessCollector):
+        def collect(self):
+            # A process starting meanwhile may remove a dead process's empty file between the
+            # library's listing of the directory and its reading (core.metrics.forget_dead_processes).
+            for _ in range(2):
+                try:
+                    return super().collect()
+                except FileNotFoundError:
+                    continue
+            return super().collect()
+
+    return Collector(registry, path=metrics.MULTIPROCESS_DIR)
+
+
 def scrape_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     if metrics.MULTIPROCESS_DIR:
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        MultiProcessCollector(registry, path=metrics.MULTIPROCESS_DIR)
+        _multiprocess_collector(registry)
     else:
         registry.register(REGISTRY)
     registry.register(_AtScrape())
