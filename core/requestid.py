@@ -86,7 +86,9 @@ def _publish_with_context(headers=None, **_):
 
 def _bind_task_context(task_id=None, task=None, **_):
     request = task.request
-    carried = getattr(request, TASK_HEADER, None)
+    # A worker makes each message header an attribute of the request; `apply(headers=...)` keeps them
+    # in `request.headers`.
+    carried = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
     carried = carried if isinstance(carried, dict) else {}
     tokens = [TASK.set((task.name, task_id))]
     if isinstance(carried.get("request_id"), str) and _SAFE.match(carried["request_id"]):
