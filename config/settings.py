@@ -595,6 +595,13 @@ LOGGING = {
     },
 }
 
+if LOG_FORMAT == "json":
+    # Python warnings (a library's UserWarning at start) become log records too, so that every line
+    # is JSON; in plain mode they keep going to stderr as they are.
+    import logging
+
+    logging.captureWarnings(True)
+
 # --- Metrics (Prometheus) and errors (Sentry) ----------------------------------------
 
 # Off: every metric is a no-op and GET /metrics answers 404 (the bench measures the cost both ways).
@@ -634,4 +641,5 @@ if SENTRY_DSN:
         environment=env_str("SENTRY_ENVIRONMENT", "production"),
         release=env_str("SENTRY_RELEASE") or None,
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        otp_text=SMS_OTP_TEXT,
     )

@@ -4,8 +4,9 @@ this module then and only then, so without a DSN the SDK is never even imported.
 What goes out is redacted like the logs (core.logging) and more, because an error event carries
 more than a log line (request bodies, headers, breadcrumbs, exception texts):
 
-* every string of the event goes through `core.logging.redact` (tokens, JWTs, `code=`/`"code": ...`)
-  and `core.logging.mask_phone_numbers` (+98912***4567);
+* every string of the event goes through `core.logging.redact` (tokens, JWTs, `code=`/`"code": ...`),
+  `core.logging.mask_phone_numbers` (+98912***4567) and loses the code of any one-time code SMS text
+  in it (a pattern made from SMS_OTP_TEXT: the console provider logs that text on purpose);
 * values under secret-looking keys (Sentry's own list plus `code`, `ticket`, `refresh`, `access`,
   `login_token`, `text`, ...) are replaced at any depth by sentry-sdk's `EventScrubber`;
 * stack frames carry no local variables: a frame of the SMS path holds the code and the whole
@@ -21,7 +22,10 @@ loop: `with_asyncio_integration` enables it on the ASGI app's first connection.
 
 from __future__ import annotations
 
+import re
+
 import sentry_sdk
+from django.core.exceptions import RequestAborted
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
@@ -36,9 +40,25 @@ DENYLIST = [*DEFAULT_DENYLIST, "code", "otp", "ticket", "login_token", "refresh"
 DROPPED_BREADCRUMB_LOGGERS = frozenset({"sms.console"})
 
 
+_otp_text: re.Pattern | None = None
+
+
+def otp_text_pattern(template: str) -> re.Pattern:
+    """A pattern matching SMS texts made from `template` (SMS_OTP_TEXT), whatever code they carry."""
+    parts = re.split(r"(\{code\}|\{minutes\})", template)
+    return re.compile("".join(
+        r"\d{4,10}" if part == "{code}" else r"\d+" if part == "{minutes}" else re.escape(part) for part in parts
+    ))
+
+
+def _without_codes(match: re.Match) -> str:
+    return re.sub(r"\d{4,10}", "[redacted]", match.group(0))
+
+
 def _clean(value):
     if isinstance(value, str):
-        return mask_phone_numbers(redact(value))
+        value = mask_phone_numbers(redact(value))
+        return _otp_text.sub(_without_codes, value) if _otp_text is not None else value
     if isinstance(value, dict):
         return {key: _clean(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -62,13 +82,18 @@ def before_breadcrumb(crumb: dict, hint: dict | None = None) -> dict | None:
     return _clean(crumb)
 
 
-def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sample_rate: float) -> None:
+def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sample_rate: float,
+                otp_text: str) -> None:
+    global _otp_text
+    _otp_text = otp_text_pattern(otp_text)
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
         release=release,
         traces_sample_rate=traces_sample_rate,
         send_default_pii=False,
+        # A client that went away mid-request (Django raises this in its disconnect listener) is no error.
+        ignore_errors=[RequestAborted],
         include_local_variables=False,
         max_request_body_size="small",
         event_scrubber=EventScrubber(denylist=DENYLIST, recursive=True),
