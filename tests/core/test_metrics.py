@@ -241,3 +241,25 @@ def test_dead_processes_leave_their_counts_but_not_their_sockets(tmp_path):
     assert dead in gone and dead + 1 in gone and alive not in gone
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"counter_{dead}.db", f"gauge_liveall_{alive}.db", f"counter_{alive}.db"])
+
+
+def test_metrics_enabled_off_makes_every_metric_a_no_op():
+    """What the bench's "without metrics" runs measure: no metric objects, no middleware, no /metrics."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, server_env
+
+    probe = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; import django; django.setup(); "
+        "from django.test import Client; from prometheus_client import REGISTRY; from core import metrics; "
+        "client = Client(); assert client.get('/livez').status_code == 200; "
+        "print(type(metrics.HTTP_REQUESTS).__name__, client.get('/metrics', HTTP_AUTHORIZATION='Bearer " + TOKEN + "').status_code, "
+        "REGISTRY.get_sample_value('hotline_http_requests_total', {'route': 'livez', 'method': 'GET', 'status': '200'}))"
+    )
+    env = {**server_env(METRICS_ENABLED="0", METRICS_TOKEN=TOKEN, ALLOWED_HOSTS="testserver"),
+           "DATABASE_URL": "sqlite:///:memory:"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["_Disabled", "404", "None"]
