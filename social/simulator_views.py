@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core import csp
 from core.localhttp import parse_params
 
 from .simulator import SimReply, WechatSimulator, WeiboSimulator, encode
@@ -49,6 +50,8 @@ def _reply(reply: SimReply) -> HttpResponse:
     response = HttpResponse(encode(reply), status=reply.status, content_type=reply.content_type)
     for name, value in reply.headers.items():
         response[name] = value
+    if reply.content_type.startswith("text/html"):
+        response[csp.HEADER] = csp.DEV_SIMULATOR_POLICY
     return response
 
 

@@ -9,5 +9,5 @@ urlpatterns = [
     path("oauth/wechat_mp/login/", views.WechatMiniProgramLoginView.as_view(), name="oauth-wechat-mp-login"),
     path("oauth/bind/", views.BindView.as_view(), name="oauth-bind"),
     path("me/identities/", views.IdentityListView.as_view(), name="identity-list"),
-    path("me/identities/<int:identity_id>/", views.IdentityDetailView.as_view(), name="identity-detail"),
+    path("me/identities/<dbid:identity_id>/", views.IdentityDetailView.as_view(), name="identity-detail"),
 ]

@@ -15,7 +15,7 @@ async def test_presence_sweep_drops_a_dead_process_entries_and_announces_the_use
     chat_socket, user_factory, requires_redis
 ):
     alice, bob = await sync_to_async(user_factory)(), await sync_to_async(user_factory)()
-    room, _ = await sync_to_async(services.room_direct_open)(user=alice, user_id=bob.pk)
+    room, _ = await sync_to_async(services.room_direct_open)(user=alice, mobile_number=str(bob.mobile_number))
     bob_socket = await chat_socket(bob)
     await bob_socket.send({"type": "subscribe", "room": room.pk})
     await bob_socket.recv_type("presence.state")

@@ -210,8 +210,9 @@ export function safeNext(path) {
     : "/chat/";
 }
 
-/** Show `text` in an error element (hide it when empty). */
-export function showError(element, text) {
+/** Show `text` in an error element, given as the element or its id (hidden when there is no text). */
+export function showError(target, text) {
+  const element = typeof target === "string" ? document.getElementById(target) : target;
   element.textContent = text || "";
   element.hidden = !text;
 }
@@ -374,13 +375,6 @@ export class LiveSocket {
     this.attempt = 0;
     this.connect();
   }
-}
-
-/** Show `text` in the error element `id` (hidden when there is none). */
-export function showError(id, text) {
-  const element = document.getElementById(id);
-  element.textContent = text || "";
-  element.hidden = !text;
 }
 
 /** What a page shows for a user: their display name, else the number I typed (if any), else "User N". */
