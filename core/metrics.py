@@ -74,7 +74,12 @@ def forget_dead_processes(path: str) -> list[int]:
 
 if ENABLED and MULTIPROCESS_DIR:
     # Before any metric below exists: a gauge's file is opened when its first value is made.
-    os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
+    try:
+        os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
+        if not os.access(MULTIPROCESS_DIR, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        raise SystemExit(f"hotline: PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR!r} is not a writable directory ({exc})")
     forget_dead_processes(MULTIPROCESS_DIR)
 
 if ENABLED:

@@ -98,7 +98,7 @@ def _multiprocess_collector(registry: CollectorRegistry):
 
 def scrape_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    if metrics.MULTIPROCESS_DIR:
+    if metrics.ENABLED and metrics.MULTIPROCESS_DIR:
         _multiprocess_collector(registry)
     else:
         registry.register(REGISTRY)

@@ -35,6 +35,17 @@ class Captured(logging.Handler):
         return found[-1]
 
 
+@pytest.fixture(autouse=True)
+def fresh_log_context():
+    """Each test starts with nothing known (a login run directly in an earlier test binds its user
+    to the test process's own context, as a request's would to the request's)."""
+    variables = (hotline_logging.REQUEST_ID, hotline_logging.USER_ID, hotline_logging.SESSION_ID, hotline_logging.TASK)
+    tokens = [variable.set(None) for variable in variables]
+    yield
+    for variable, token in zip(variables, tokens):
+        variable.reset(token)
+
+
 @pytest.fixture
 def captured():
     # On the apps' loggers, not the root: a task run in process may set Django up again (Celery's

@@ -263,3 +263,19 @@ def test_metrics_enabled_off_makes_every_metric_a_no_op():
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["_Disabled", "404", "None"]
+
+
+def test_an_unusable_metrics_directory_stops_the_process_with_a_message(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, server_env
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    env = {**server_env(PROMETHEUS_MULTIPROC_DIR=str(blocked / "metrics")), "DATABASE_URL": "sqlite:///:memory:"}
+    probe = "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; import django; django.setup()"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "PROMETHEUS_MULTIPROC_DIR" in result.stderr and "not a writable directory" in result.stderr
+    assert "Traceback" not in result.stderr
