@@ -18,6 +18,7 @@ from django.core.cache import cache
 
 from core import ratelimit, redis_clients
 from core.errors import RateLimited
+from core.logging import log_context_bind
 from core.loops import PerLoop
 
 from . import selectors
@@ -113,6 +114,8 @@ class TicketAuthMiddleware(BaseMiddleware):
         user, sid = await _resolve(query)
         scope["user"] = user
         scope["session_id"] = sid
+        if sid:
+            log_context_bind(user_id=user.pk, session_id=sid)  # for the socket's whole life
         return await super().__call__(scope, receive, send)
 
 

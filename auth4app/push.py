@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core import redis_clients
+from core import metrics, redis_clients
 from core.loops import PerLoop
 
 from .frames import push_message, read_push_message
@@ -94,6 +94,7 @@ async def publish(code_id: str, frame: dict) -> None:
         else:
             deliver_here(code_id, frame)
     except Exception:
+        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("auth4app_push").inc()
         logger.exception("auth4app publish for %s failed", code_id)
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from core import clock, ratelimit
+from core import clock, metrics, ratelimit
 from core.errors import RateLimited
 from core.phone import mask_phone, parse_mobile_number
 
@@ -124,6 +124,7 @@ async def _finish(state: LoginState, status: str, **fields) -> dict:
     store = get_store()
     if await store.transition(state.code_id, (PENDING,), {"status": status, **fields}):
         frame = status_frame(dataclasses.replace(state, status=status, **fields))
+        metrics.LOGIN_PUSHES.labels(status).inc()
         await push.publish(state.code_id, frame)
         logger.info("auth4app login %s %s", state.code_id, status)
         return frame

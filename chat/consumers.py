@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+from core import metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.sockets import SkipDatabaseCleanupMixin
@@ -242,6 +243,7 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await self._send({"type": kind, "message": message})
         for message in batch:
             await self._send({"type": "message.new", "message": message})
+        metrics.CHAT_MESSAGES_DELIVERED.labels("replay").inc(len(batch))
         self.subscriptions[room] = max(last_id, self.subscriptions.get(room, 0))
         if more:
             # The replay stopped at CHAT_REPLAY_LIMIT: the client pages through
@@ -319,14 +321,19 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             return False
         return backlog > settings.CHAT_SEND_QUEUE_LIMIT
 
-    async def _deliver(self, room: int, frame: str) -> None:
+    async def _deliver(self, room: int, frame: str) -> bool:
+        """Send a room's event frame to this socket; False when it was not sent."""
         if self.closed or room not in self.subscriptions:
-            return
+            return False
         if self._too_slow():
             # The client resumes from the database with subscribe+after on reconnect.
             await self._close(CLOSE_TOO_SLOW)
-            return
-        await self._quietly(self._send_text(frame))
+            return False
+        try:
+            await self._send_text(frame)
+        except _Closed:
+            return False
+        return True
 
     def _not_for_me(self, event) -> bool:
         # A withheld direct message (the peer blocked its sender) and its changes: the sender's only.
@@ -336,7 +343,8 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
     async def chat_message(self, event):
         if event["id"] <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
             return
-        await self._deliver(event["room"], event["frame"])
+        if await self._deliver(event["room"], event["frame"]):
+            metrics.CHAT_MESSAGES_DELIVERED.labels("live").inc()
 
     async def chat_event(self, event):
         if self._not_for_me(event):

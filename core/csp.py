@@ -40,3 +40,11 @@ def with_policy(policy: str):
         return wrapped
 
     return decorate
+
+
+# The development simulators' pages (auth4app, Weibo) stand in for another site and style themselves
+# inline, which the site's policy (style-src 'self') forbids; everything else stays as strict.
+DEV_SIMULATOR_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)

@@ -59,7 +59,11 @@ class Message(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("send_message", "Can send SMS messages through the API")]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="sms_message_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="sms_message_due"),
+            # The oldest queued / sending message, read at every /metrics scrape (sms.selectors.outbox_backlog).
+            models.Index(fields=["status", "created_at"], name="sms_message_pending_age"),
+        ]
 
     def __str__(self) -> str:
         return f"SMS #{self.pk} to {self.to} ({self.status})"

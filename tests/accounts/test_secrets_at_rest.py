@@ -15,7 +15,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts import services
 
-SCRUB_MIGRATION = ("accounts", "0003_scrub_outstanding_refresh_tokens")
+SCRUB_MIGRATION = ("accounts", "0004_scrub_outstanding_refresh_tokens")
 
 
 @pytest.mark.django_db

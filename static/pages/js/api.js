@@ -210,7 +210,7 @@ export function safeNext(path) {
     : "/chat/";
 }
 
-/** Show `text` in an error element, given as itself or by its id (hidden when there is no text). */
+/** Show `text` in an error element, given as the element or its id (hidden when there is no text). */
 export function showError(target, text) {
   const element = typeof target === "string" ? document.getElementById(target) : target;
   element.textContent = text || "";

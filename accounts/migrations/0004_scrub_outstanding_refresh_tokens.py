@@ -25,7 +25,7 @@ def scrub(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_session_expiry_and_reasons"),
+        ("accounts", "0003_user_profile_and_email_verification"),
         ("token_blacklist", "0013_alter_blacklistedtoken_options_and_more"),
     ]
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_scrub_outstanding_refresh_tokens'),
+        ('accounts', '0002_session_expiry_and_reasons'),
     ]
 
     operations = [
