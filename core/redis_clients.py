@@ -16,8 +16,11 @@ The policy, from settings.REDIS_CLIENTS (docs/configuration.md):
   `pool_timeout` for a free connection instead of failing at once with MaxConnectionsError, which
   used to end sockets with 1011.
 - **Retries.** A connection error (Redis restarted, the connection was reset, a connect refused) is
-  retried `retries` times, each on a new connection, with exponential backoff and jitter from 50 ms
-  up to 1 s, so a restart of Redis costs a command a pause, not an error. Timeouts are not retried:
+  retried `retries` times, each on a new connection, after exponential backoff with "equal" jitter
+  (redis-py's EqualJitterBackoff: 50-100 ms, then 100-200 ms, 200-400 ms, ... up to 1 s; with 3
+  retries a command waits 0.35-0.7 s in all before it fails), so a restart of Redis costs a command a
+  pause, not an error. Full jitter could retry three times within a few milliseconds, before a
+  restarting Redis listens again. Timeouts are not retried:
   the command may have run, and some of ours are not idempotent (the rate limits' INCR and DECR). A
   command whose connection broke after Redis ran it may run twice; every such command here either
   is idempotent or is a counter that Redis lost anyway when it restarted.
@@ -64,9 +67,9 @@ def _policy() -> dict:
 
 
 def _backoff():
-    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.backoff import EqualJitterBackoff
 
-    return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+    return EqualJitterBackoff(base=0.05, cap=1.0)
 
 
 def _sync_retry():
