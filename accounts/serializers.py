@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from .models import User
@@ -11,12 +12,30 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["id", "mobile_number"]
 
 
+def _language_field(**kwargs) -> serializers.ChoiceField:
+    """A language code of settings.LANGUAGES, or "" for "no choice" (docs/i18n.md)."""
+    return serializers.ChoiceField(
+        choices=[code for code, _name in settings.LANGUAGES],
+        allow_blank=True,
+        help_text='The chosen language (`en`, `fa`, `zh-hans`, `ru`), or "" for none: pages, SMS and emails '
+        "then follow the browser and the number's country.",
+        **kwargs,
+    )
+
+
 class MeSerializer(serializers.ModelSerializer):
     mobile_number = serializers.CharField(read_only=True)
+    language = _language_field(read_only=True)
 
     class Meta:
         model = User
-        fields = ["id", "mobile_number", "date_joined"]
+        fields = ["id", "mobile_number", "date_joined", "language"]
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    """PATCH /api/me/: only the fields present change."""
+
+    language = _language_field(required=False)
 
 
 class WsTicketSerializer(serializers.Serializer):

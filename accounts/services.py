@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -80,6 +81,15 @@ def user_get_or_create(*, mobile_number: str) -> User:
             return User.objects.create_user(mobile_number=mobile_number)
     except IntegrityError:
         return User.objects.get(mobile_number=mobile_number)
+
+
+def set_user_language(user: User, language: str) -> None:
+    """Remember `user`'s language (a code of settings.LANGUAGES; "" forgets the choice). Pages, SMS and
+    emails to the user follow it (accounts.selectors.language_for_user)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown language {language!r}")
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
 
 
 def _describe_user_agent(raw: str) -> dict:
@@ -201,12 +211,12 @@ def session_refresh(*, refresh: str) -> RefreshResult:
         .first()
     )
     if not sid or record is None or record.session_id != sid:
-        raise InvalidToken({"detail": "Token is not a session token.", "code": "token_not_valid"})
+        raise InvalidToken({"detail": _("Token is not a session token."), "code": "token_not_valid"})
     session = record.session
     if not session.is_active:
-        raise AuthenticationFailed("Session has ended.", code="session_revoked")
+        raise AuthenticationFailed(_("Session has ended."), code="session_revoked")
     if not jwt_settings.USER_AUTHENTICATION_RULE(session.user):
-        raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+        raise AuthenticationFailed(_("No active account found for the given token."), code="no_active_account")
 
     now = clock.now()
     with transaction.atomic():
@@ -219,7 +229,7 @@ def session_refresh(*, refresh: str) -> RefreshResult:
     if not claimed:
         session_revoke(session=session, reason=Reason.REFRESH_REUSE)
         logger.warning("refresh token reuse: session %s of user %s revoked", session.id, session.user_id)
-        raise AuthenticationFailed("Refresh token was already used; the session has been ended.", code="token_reused")
+        raise AuthenticationFailed(_("Refresh token was already used; the session has been ended."), code="token_reused")
     return RefreshResult(access=access, refresh=new_refresh)
 
 

@@ -1,6 +1,7 @@
 """Account and session endpoints: thin views that parse, call one service or selector, and reply."""
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -12,6 +13,7 @@ from . import selectors, services
 from .models import LoginSession
 from .serializers import (
     MeSerializer,
+    MeUpdateSerializer,
     RevokedCountSerializer,
     SessionSerializer,
     TokenPairSerializer,
@@ -30,6 +32,14 @@ def _current_session_id(request) -> str:
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="The logged-in user")
     def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=MeUpdateSerializer, responses=MeSerializer, summary="Change the logged-in user's settings")
+    def patch(self, request):
+        body = MeUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        if "language" in body.validated_data:
+            services.set_user_language(request.user, body.validated_data["language"])
         return Response(MeSerializer(request.user).data)
 
 
@@ -78,7 +88,7 @@ class SessionDetailView(APIView):
     def delete(self, request, session_id: str):
         if not services.session_revoke_own(user=request.user, session_id=session_id, reason=Reason.USER):
             # The same answer whether the session belongs to someone else, ended, or never existed.
-            raise NotFound("No such session.")
+            raise NotFound(_("No such session."))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class ChatError(Exception):
     """A refusal with a stable `code`; `status` is its HTTP status on the REST API."""
@@ -17,9 +19,9 @@ class ChatError(Exception):
         self.retry_after = retry_after
 
 
-def not_found(detail: str = "No such room.") -> ChatError:
+def not_found(detail: str | None = None) -> ChatError:
     # Non-members get the same answer as for a room that does not exist: rooms are not enumerable.
-    return ChatError("not_found", detail, status=404)
+    return ChatError("not_found", detail or _("No such room."), status=404)
 
 
 def forbidden(detail: str) -> ChatError:
@@ -31,14 +33,14 @@ def invalid(detail: str) -> ChatError:
 
 
 def too_long(limit: int) -> ChatError:
-    return ChatError("too_long", f"Text is longer than {limit} characters.", status=400)
+    return ChatError("too_long", _("Text is longer than %(limit)d characters.") % {"limit": limit}, status=400)
 
 
 def rate_limited(retry_after: int) -> ChatError:
-    return ChatError("rate_limited", "Too many messages. Try again later.", status=429, retry_after=retry_after)
+    return ChatError("rate_limited", _("Too many messages. Try again later."), status=429, retry_after=retry_after)
 
 
 def unavailable() -> ChatError:
     # Redis or the database failed (down, or a pool exhausted under a burst). Every frame is safe to
     # send again: message.send is idempotent by its client_id, the others have no lasting effect.
-    return ChatError("unavailable", "The service is briefly unavailable; send the frame again.", status=503)
+    return ChatError("unavailable", _("The service is briefly unavailable; send the frame again."), status=503)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.phone import parse_mobile_number
@@ -79,11 +80,11 @@ def message_store(*, user: User, room_id: int, text: str, client_id: str | None 
 def _message_store(*, user: User, room_id: int, text: str, client_id: str | None) -> MessageStored:
     # Runs inside the caller's transaction.
     if not isinstance(text, str) or not text.strip():
-        raise errors.invalid("Text must be a non-empty string.")
+        raise errors.invalid(_("Text must be a non-empty string."))
     if len(text) > settings.CHAT_MAX_TEXT_LENGTH:
         raise errors.too_long(settings.CHAT_MAX_TEXT_LENGTH)
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH):
-        raise errors.invalid(f"client_id must be a string of 1 to {CLIENT_ID_MAX_LENGTH} characters.")
+        raise errors.invalid(_("client_id must be a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX_LENGTH})
     row = _lock_room_for_send(user_id=user.id, room_id=room_id, client_id=client_id)
     if row is None:
         raise errors.not_found()
@@ -166,7 +167,7 @@ def message_send(*, user: User, room_id: int, text: str, client_id: str | None =
 def _resolve_user(*, user_id=None, mobile_number=None) -> User:
     if user_id is not None:
         if isinstance(user_id, bool) or not isinstance(user_id, int):
-            raise errors.invalid("user_id must be an integer.")
+            raise errors.invalid(_("user_id must be an integer."))
         found = User.objects.filter(pk=user_id, is_active=True).first()
     elif mobile_number is not None:
         try:
@@ -175,9 +176,9 @@ def _resolve_user(*, user_id=None, mobile_number=None) -> User:
             raise errors.invalid(" ".join(exc.messages)) from None
         found = User.objects.filter(mobile_number=number, is_active=True).first()
     else:
-        raise errors.invalid("Give user_id or mobile_number.")
+        raise errors.invalid(_("Give user_id or mobile_number."))
     if found is None:
-        raise errors.ChatError("user_not_found", "No such user.", status=404)
+        raise errors.ChatError("user_not_found", _("No such user."), status=404)
     return found
 
 
@@ -186,7 +187,7 @@ def room_direct_open(*, user: User, user_id: int | None = None, mobile_number: s
     because the ordered pair is unique in the database and the loser of the race reads the winner's row."""
     other = _resolve_user(user_id=user_id, mobile_number=mobile_number)
     if other.pk == user.pk:
-        raise errors.invalid("A direct room needs another user.")
+        raise errors.invalid(_("A direct room needs another user."))
     low, high = sorted([user.pk, other.pk])
     existing = Room.objects.filter(kind=Room.Kind.DIRECT, direct_low_id=low, direct_high_id=high).first()
     if existing is not None:
@@ -203,11 +204,11 @@ def room_direct_open(*, user: User, user_id: int | None = None, mobile_number: s
 def room_group_create(*, owner: User, title: str, members: list) -> Room:
     """A group room owned by `owner` (always a member) with the given user ids or mobile numbers."""
     if not isinstance(title, str) or not title.strip():
-        raise errors.invalid("A group needs a title.")
+        raise errors.invalid(_("A group needs a title."))
     if len(title) > 100:
-        raise errors.invalid("The title is longer than 100 characters.")
+        raise errors.invalid(_("The title is longer than 100 characters."))
     if not isinstance(members, list) or len(members) > 1000:
-        raise errors.invalid("members must be a list of at most 1000 user ids or mobile numbers.")
+        raise errors.invalid(_("members must be a list of at most 1000 user ids or mobile numbers."))
     users = {owner.pk}
     for item in members:
         if isinstance(item, int) and not isinstance(item, bool):
@@ -215,7 +216,7 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
         elif isinstance(item, str):
             users.add(_resolve_user(mobile_number=item).pk)
         else:
-            raise errors.invalid("members must be user ids or mobile numbers.")
+            raise errors.invalid(_("members must be user ids or mobile numbers."))
     with transaction.atomic():
         room = Room.objects.create(kind=Room.Kind.GROUP, title=title.strip(), owner=owner)
         Membership.objects.bulk_create([Membership(room=room, user_id=uid) for uid in sorted(users)])
@@ -227,7 +228,7 @@ def _owned_group(*, actor: User, room_id: int) -> Room:
     if room is None:
         raise errors.not_found()
     if room.kind != Room.Kind.GROUP:
-        raise errors.invalid("Members of a direct room cannot change.")
+        raise errors.invalid(_("Members of a direct room cannot change."))
     return room
 
 
@@ -235,9 +236,9 @@ def room_member_add(*, actor: User, room_id: int, user_id=None, mobile_number=No
     """The owner adds a member: (room, added). Adding a member twice changes nothing."""
     room = _owned_group(actor=actor, room_id=room_id)
     if room.owner_id != actor.pk:
-        raise errors.forbidden("Only the owner adds members.")
+        raise errors.forbidden(_("Only the owner adds members."))
     user = _resolve_user(user_id=user_id, mobile_number=mobile_number)
-    _, created = Membership.objects.get_or_create(room=room, user=user)
+    _membership, created = Membership.objects.get_or_create(room=room, user=user)
     return room, created
 
 
@@ -246,25 +247,25 @@ def room_member_remove(*, actor: User, room_id: int, user_id: int) -> None:
     member's sockets, on every process, drop the room as soon as the event arrives."""
     room = _owned_group(actor=actor, room_id=room_id)
     if room.owner_id != actor.pk and user_id != actor.pk:
-        raise errors.forbidden("Only the owner removes members.")
+        raise errors.forbidden(_("Only the owner removes members."))
     if user_id == room.owner_id:
-        raise errors.invalid("The owner cannot be removed.")
+        raise errors.invalid(_("The owner cannot be removed."))
     with transaction.atomic():
-        deleted, _ = Membership.objects.filter(room=room, user_id=user_id).delete()
+        deleted, _by_model = Membership.objects.filter(room=room, user_id=user_id).delete()
         if not deleted:
-            raise errors.ChatError("user_not_found", "That user is not a member.", status=404)
+            raise errors.ChatError("user_not_found", _("That user is not a member."), status=404)
         send_on_commit(room_group(room.pk), {"type": "chat.member_removed", "room": room.pk, "user": user_id})
 
 
 def read_mark(*, user: User, room_id: int, message_id: int) -> bool:
     """Move the member's read marker forward to `message_id` (never back). Publishes `read` when it moved."""
     if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 1:
-        raise errors.invalid("message must be a message id.")
+        raise errors.invalid(_("message must be a message id."))
     with transaction.atomic():
         if not Membership.objects.filter(room_id=room_id, user_id=user.pk).exists():
             raise errors.not_found()
         if not Message.objects.filter(pk=message_id, room_id=room_id).exists():
-            raise errors.not_found("No such message in this room.")
+            raise errors.not_found(_("No such message in this room."))
         moved = Membership.objects.filter(room_id=room_id, user_id=user.pk, last_read_id__lt=message_id).update(
             last_read_id=message_id
         )

@@ -41,6 +41,14 @@ def parse_mobile_number(raw: object) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def region_of(e164: str) -> str | None:
+    """The ISO 3166-1 region of an E.164 number (`+989121234567` -> `IR`), or None when unknown."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def mask_phone(e164: str) -> str:
     """+989121234567 -> +98912***4567, for logs."""
     if len(e164) < 8:

@@ -4,8 +4,9 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
 
 * `otp_code_send` checks the resend cooldown (409), spends the per-IP, per-number and global
   send budgets (429), supersedes the number's older codes, stores the new code as an HMAC
-  bound to its challenge and queues the SMS after commit. It never looks the number up among
-  users, so its answer and work are the same whether or not an account exists.
+  bound to its challenge and queues the SMS after commit. It looks the number up among users
+  only for the SMS's language, with one query whether or not an account exists, so its answer
+  and work are the same either way.
 * `otp_authenticate` checks the number's failure budget (429), claims one try on the newest
   challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons can ever
   happen, even in parallel), compares in constant time, then consumes the challenge with a
@@ -29,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, ratelimit
 from core.errors import RateLimited
@@ -125,13 +127,16 @@ def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
 # --- the flow ---------------------------------------------------------------------------
 
 
-def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
+def otp_code_send(*, mobile_number: str, ip: str | None, language: str | None = None) -> CodeSent:
     """Send a new login code to an E.164 number.
 
+    The SMS is in the user's language, else their number's country's (when it is one of ours), else
+    `language` (the request's), else English: `accounts.selectors.sms_language_for_number`.
     Raises ResendCooldown (-> 409) while the previous code's cooldown runs and RateLimited (-> 429)
     when the caller's IP, the number or the whole service has spent its hourly send budget.
     """
     _pass_send_limits(mobile_number, ip)
+    sms_language = sms_language_for_number(mobile_number=mobile_number, fallback=language)
 
     ttl = settings.OTP_TTL_SECONDS
     now = clock.now()
@@ -150,7 +155,7 @@ def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
         )
         challenge.code_hmac = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
         challenge.save(force_insert=True)
-        sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl)
+        sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl, language=sms_language)
     logger.info("otp code issued: number=%s challenge=%s", mask_phone(mobile_number), challenge.id)
     return CodeSent(expires_in=ttl, resend_in=settings.OTP_RESEND_SECONDS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -49,5 +50,5 @@ class MessageStatusView(APIView):
     def get(self, request, message_id: int):
         message = selectors.message_get(message_id=message_id)
         if message is None:
-            raise NotFound("No such message.")
+            raise NotFound(_("No such message."))
         return Response(selectors.message_status_payload(message))
