@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/", include("sms.urls")),
     path("api/chat/", include("chat.urls")),
     path("proxy/", include("auth4app.urls")),
+    # set_language: the page header's language switcher (docs/i18n.md)
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("pages.urls")),
 ]
 

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from phonenumbers import PhoneNumberType
 
+from core.i18n import ascii_digits
+
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -19,7 +21,7 @@ def parse_mobile_number(raw: object) -> str:
     """
     if not isinstance(raw, (str, int)) or isinstance(raw, bool):
         raise ValidationError(_("Enter a phone number."), code="invalid")
-    text = str(raw).strip()
+    text = ascii_digits(str(raw).strip())
     if not text:
         raise ValidationError(_("Enter a phone number."), code="required")
     if len(text) > 32:

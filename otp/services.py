@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +32,7 @@ from django.db import connection, transaction
 from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, ratelimit
+from core.i18n import ascii_digits
 from core.errors import RateLimited
 from core.phone import mask_phone
 from sms.services import otp_send as sms_otp_send  # queues delivery after commit; never waits on the provider
@@ -79,7 +79,7 @@ def code_digest(*, challenge_id, mobile_number: str, code: str) -> str:
 
 def code_normalize(raw: str) -> str:
     """Map any Unicode decimal digits (Persian/Arabic keyboards send ۱۲۳) to ASCII; drop spaces."""
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
+    return ascii_digits(raw.strip())
 
 
 def code_is_well_formed(code: str) -> bool:

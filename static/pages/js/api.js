@@ -10,6 +10,33 @@ export const ngettext = (one, many, n) => (window.ngettext ? window.ngettext(one
 export const format = (text, values) =>
   window.interpolate ? window.interpolate(text, values, !Array.isArray(values)) : text;
 
+/** The page's language (`<html lang>`, set by Django): dates, times and numbers are written in it. */
+export const pageLanguage = document.documentElement.lang || "en";
+const numbers = new Intl.NumberFormat(pageLanguage);
+const twoDigits = new Intl.NumberFormat(pageLanguage, { minimumIntegerDigits: 2 });
+
+/** A number in the page's digits (Persian digits in a Persian page). */
+export const number = (n) => numbers.format(n);
+
+/** `Intl.DateTimeFormat` of the page's language: a Persian page gets the Persian calendar, as browsers do. */
+export const dateFormat = (options) => new Intl.DateTimeFormat(pageLanguage, options);
+
+// Persian (۰-۹), Arabic-Indic (٠-٩) and full-width (０-９, Chinese input methods) digits.
+const DIGIT_ZEROS = [0x06f0, 0x0660, 0xff10];
+
+/** `text` with the digits people type on Persian, Arabic and Chinese keyboards as ASCII digits. */
+export function asciiDigits(text) {
+  return text.replace(/[\u06f0-\u06f9\u0660-\u0669\uff10-\uff19]/g, (digit) => {
+    const code = digit.charCodeAt(0);
+    const zero = DIGIT_ZEROS.find((start) => code >= start && code <= start + 9);
+    return String(code - zero);
+  });
+}
+
+/** Left-to-right text (a phone number) set inside a sentence of any direction: a bidi isolate keeps
+ *  "+98..." from turning into "98...+" in a right-to-left sentence. */
+export const ltr = (text) => `\u2066${text}\u2069`;
+
 /** Thrown after the page has started leaving for /login/; callers just stop. */
 export class LoggedOut extends Error {}
 
@@ -99,6 +126,11 @@ export function goLogin() {
 
 export function isLeaving() {
   return leaving;
+}
+
+/** True once this page holds an access token (someone is logged in here). */
+export function isLoggedIn() {
+  return access !== null;
 }
 
 /** For pages behind login: resolves with the access token's claims ({user_id, sid, ...}) or leaves for /login/. */
@@ -193,14 +225,15 @@ export function durationText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
   if (seconds >= 120) {
     const minutes = Math.ceil(seconds / 60);
-    return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: minutes });
+    return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: number(minutes) });
   }
-  return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: seconds });
+  return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: number(seconds) });
 }
 
+/** "1:05" for 65 seconds, in the page's digits. */
 export function clockText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
-  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  return `${number(Math.floor(seconds / 60))}:${twoDigits.format(seconds % 60)}`;
 }
 
 /** Log out: end this session through the API, drop the cookie, go to /login/. */

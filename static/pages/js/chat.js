@@ -6,9 +6,13 @@ import {
   LiveSocket,
   LoggedOut,
   apiJson,
+  asciiDigits,
+  dateFormat,
   errorText,
   format,
+  ltr,
   ngettext,
+  number,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -48,7 +52,7 @@ function newClientId() {
 
 function memberNumber(room, userId) {
   const member = (room.members || []).find((m) => m.id === userId);
-  return member ? member.mobile_number : format(_("user %(id)s"), { id: userId });
+  return member ? member.mobile_number : format(_("user %(id)s"), { id: number(userId) });
 }
 
 function roomTitle(room) {
@@ -63,9 +67,11 @@ function othersOnline(roomId) {
   return (room?.members || []).filter((m) => m.id !== state.me && online.has(m.id));
 }
 
+const timeFormat = dateFormat({ hour: "2-digit", minute: "2-digit" });
+
 function timeText(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return Number.isNaN(date.getTime()) ? "" : timeFormat.format(date);
 }
 
 function roomMessages(roomId) {
@@ -105,9 +111,11 @@ function renderRooms() {
     body.className = "room-body";
     const title = document.createElement("span");
     title.className = "room-title";
+    title.dir = "auto";
     title.textContent = roomTitle(room);
     const preview = document.createElement("span");
     preview.className = "room-preview";
+    preview.dir = "auto";
     preview.textContent = room.last_message ? room.last_message.text : _("No messages yet");
     body.append(title, preview);
 
@@ -119,11 +127,11 @@ function renderRooms() {
     if (room.unread_count > 0) {
       const badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = String(room.unread_count);
+      badge.textContent = number(room.unread_count);
       const label = document.createElement("span");
       label.className = "visually-hidden";
       label.textContent = format(ngettext("%(n)s unread message", "%(n)s unread messages", room.unread_count), {
-        n: room.unread_count,
+        n: number(room.unread_count),
       });
       badge.setAttribute("aria-hidden", "true");
       button.append(badge, label);
@@ -196,9 +204,11 @@ function messageElement(message) {
   bubble.className = "bubble";
   const sender = document.createElement("p");
   sender.className = "sender";
+  sender.dir = "auto";
   sender.textContent = mine ? _("You") : message.sender.mobile_number;
   const text = document.createElement("p");
   text.className = "text";
+  text.dir = "auto"; // a Latin message in a Persian page, and the reverse, reads in its own direction
   text.textContent = message.text;
   const meta = document.createElement("p");
   meta.className = "meta";
@@ -322,7 +332,7 @@ function renderRoomHeader() {
   const presence = $("room-presence");
   presence.dataset.online = String(online.length > 0);
   if (room.kind === "direct") presence.textContent = online.length ? _("online") : _("offline");
-  else presence.textContent = format(ngettext("%(n)s member online", "%(n)s members online", online.length), { n: online.length });
+  else presence.textContent = format(ngettext("%(n)s member online", "%(n)s members online", online.length), { n: number(online.length) });
 }
 
 async function openRoom(roomId) {
@@ -383,7 +393,7 @@ function renderTyping() {
   const users = [...(state.typing.get(state.active)?.keys() || [])];
   element.textContent = users.length
     ? format(ngettext("%(who)s is typing…", "%(who)s are typing…", users.length), {
-        who: users.map((id) => memberNumber(room, id)).join(", "),
+        who: users.map((id) => ltr(memberNumber(room, id))).join(", "),
       })
     : "";
 }
@@ -416,7 +426,7 @@ function onError(frame) {
   if (entry) {
     entry.failed = true;
     renderMessages();
-    const wait = frame.retry_after ? " " + format(_("Try again in %(n)s s."), { n: frame.retry_after }) : "";
+    const wait = frame.retry_after ? " " + format(_("Try again in %(n)s s."), { n: number(frame.retry_after) }) : "";
     showComposerError(errorText(frame, _("The message was not sent.")) + wait);
   }
 }
@@ -498,9 +508,9 @@ async function startChat(event) {
   event.preventDefault();
   const input = $("new-chat-phone");
   const errorElement = $("new-chat-error");
-  const number = input.value.trim();
+  const phone = asciiDigits(input.value.trim());
   errorElement.hidden = true;
-  if (!number) {
+  if (!phone) {
     errorElement.textContent = _("Enter a phone number.");
     errorElement.hidden = false;
     input.focus();
@@ -508,7 +518,7 @@ async function startChat(event) {
   }
   $("new-chat-start").disabled = true;
   try {
-    const room = await apiJson("/api/chat/rooms/", { method: "POST", body: { kind: "direct", mobile_number: number } });
+    const room = await apiJson("/api/chat/rooms/", { method: "POST", body: { kind: "direct", mobile_number: phone } });
     const isNew = adoptRoom(room);
     bumpRoom(room.id);
     if (isNew) socket.send({ type: "subscribe", room: room.id, after: state.lastSeen.get(room.id) || 0 });

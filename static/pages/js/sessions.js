@@ -7,10 +7,12 @@ import {
   LoggedOut,
   api,
   apiJson,
+  dateFormat,
   errorText,
   format,
   logout,
   ngettext,
+  number,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -23,9 +25,11 @@ const METHOD_TEXT = {
   auth4app: () => _("Messenger confirmation"),
 };
 
+const whenFormat = dateFormat({ dateStyle: "medium", timeStyle: "short" });
+
 function whenText(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  return Number.isNaN(date.getTime()) ? "" : whenFormat.format(date);
 }
 
 function status(text) {
@@ -38,7 +42,7 @@ function fail(text) {
   element.hidden = !text;
 }
 
-function field(list, term, value, iso) {
+function field(list, term, value, iso, direction) {
   const dt = document.createElement("dt");
   dt.textContent = term;
   const dd = document.createElement("dd");
@@ -50,6 +54,7 @@ function field(list, term, value, iso) {
   } else {
     dd.textContent = value || "—";
   }
+  if (direction) dd.dir = direction;
   list.append(dt, dd);
 }
 
@@ -59,6 +64,7 @@ function sessionItem(session) {
   item.dataset.session = session.id;
   const heading = document.createElement("h2");
   heading.id = `session-${session.id}`;
+  heading.dir = "auto"; // device and browser names as the browser reported them
   heading.textContent = [session.device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
   if (session.current) {
     const badge = document.createElement("span");
@@ -67,8 +73,8 @@ function sessionItem(session) {
     heading.append(" ", badge);
   }
   const details = document.createElement("dl");
-  field(details, _("Operating system"), session.os);
-  field(details, _("IP address"), session.ip);
+  field(details, _("Operating system"), session.os, null, "auto");
+  field(details, _("IP address"), session.ip, null, "ltr");
   field(details, _("Logged in with"), (METHOD_TEXT[session.login_method] || (() => session.login_method))());
   field(details, _("Logged in"), whenText(session.created_at), session.created_at);
   field(details, _("Last active"), whenText(session.last_seen_at), session.last_seen_at);
@@ -112,7 +118,7 @@ async function revokeOthers() {
   try {
     const { revoked } = await apiJson("/api/sessions/revoke-others/", { method: "POST" });
     await load();
-    status(format(ngettext("%(n)s other session logged out.", "%(n)s other sessions logged out.", revoked), { n: revoked }));
+    status(format(ngettext("%(n)s other session logged out.", "%(n)s other sessions logged out.", revoked), { n: number(revoked) }));
   } catch (error) {
     if (error instanceof LoggedOut) return;
     fail(error instanceof ApiError ? errorText(error.data, _("Could not log out the other sessions.")) : _("Cannot reach the server."));
