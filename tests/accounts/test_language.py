@@ -1,0 +1,81 @@
+"""A person's language: chosen through PATCH /api/me/ (the page header's switcher calls it), kept on the
+user, and used for texts sent to them (docs/i18n.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.selectors import language_for_user, sms_language_for_number
+from accounts.services import set_user_language
+
+pytestmark = pytest.mark.django_db
+
+
+def test_patch_me_sets_and_clears_the_language(auth_client):
+    client, result = auth_client()
+    assert client.get("/api/me/").json()["language"] == ""
+
+    changed = client.patch("/api/me/", {"language": "fa"}, format="json")
+    assert changed.status_code == 200 and changed.json()["language"] == "fa"
+    result.user.refresh_from_db()
+    assert result.user.language == "fa"
+    assert client.get("/api/me/").json()["language"] == "fa"
+
+    # Other fields are read-only here; a PATCH without `language` changes nothing.
+    untouched = client.patch("/api/me/", {"mobile_number": "+989120000000"}, format="json")
+    assert untouched.status_code == 200 and untouched.json()["language"] == "fa"
+    assert untouched.json()["mobile_number"] == str(result.user.mobile_number)
+
+    cleared = client.patch("/api/me/", {"language": ""}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["language"] == ""
+
+
+@pytest.mark.parametrize("bad", ["de", "zh", "FA", 7, None])
+def test_patch_me_refuses_a_language_we_do_not_have(auth_client, bad):
+    client, result = auth_client()
+    response = client.patch("/api/me/", {"language": bad}, format="json")
+    assert response.status_code == 400
+    assert "language" in response.json()
+    result.user.refresh_from_db()
+    assert result.user.language == ""
+
+
+def test_patch_me_needs_a_login(api_client):
+    assert api_client.patch("/api/me/", {"language": "fa"}, format="json").status_code == 401
+
+
+def test_set_user_language_refuses_unknown_codes(user_factory):
+    user = user_factory()
+    with pytest.raises(ValueError):
+        set_user_language(user, "de")
+    set_user_language(user, "zh-hans")
+    user.refresh_from_db()
+    assert user.language == "zh-hans"
+
+
+@pytest.mark.parametrize(
+    "number, chosen, expected",
+    [
+        ("+989121234567", "", "fa"),
+        ("+8613800138000", "", "zh-hans"),
+        ("+79161234567", "", "ru"),
+        ("+77011234567", "", "en"),  # +7 is Kazakhstan too: not Russia, so no country language
+        ("+12015550123", "", "en"),
+        ("+989121234567", "zh-hans", "zh-hans"),
+        ("+12015550123", "ru", "ru"),
+    ],
+)
+def test_language_for_user(user_factory, number, chosen, expected):
+    assert language_for_user(user_factory(number, language=chosen)) == expected
+
+
+def test_sms_language_for_a_number_without_an_account_uses_the_country_then_the_fallback():
+    assert sms_language_for_number(mobile_number="+989121234567", fallback="ru") == "fa"
+    assert sms_language_for_number(mobile_number="+12015550123", fallback="ru") == "ru"
+    assert sms_language_for_number(mobile_number="+12015550123", fallback="de") == "en"
+    assert sms_language_for_number(mobile_number="+12015550123") == "en"
+
+
+def test_region_languages_are_settings(user_factory, settings):
+    settings.SMS_LANGUAGE_BY_REGION = {**settings.SMS_LANGUAGE_BY_REGION, "KZ": "ru"}
+    assert language_for_user(user_factory("+77011234567")) == "ru"
