@@ -140,7 +140,8 @@ def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server
 
     # Bob types: Alice sees it; he sends: Alice gets the message live.
     bob_page.get_by_label("Message").type("Hi Alice")
-    alice_page.locator("#typing", has_text=f"{bob.mobile_number} is typing").wait_for()
+    # The number is a bidi isolate (U+2066 ... U+2069) inside the sentence, so it reads right in any language.
+    alice_page.locator("#typing", has_text=f"\u2066{bob.mobile_number}\u2069 is typing").wait_for()
     bob_page.keyboard.press("Enter")
     alice_page.locator(".msg.theirs .text", has_text="Hi Alice").wait_for()
     alice_page.locator("#typing:empty").wait_for()

@@ -37,6 +37,13 @@ export function asciiDigits(text) {
  *  "+98..." from turning into "98...+" in a right-to-left sentence. */
 export const ltr = (text) => `\u2066${text}\u2069`;
 
+const PHONE_LIKE = /^[+\d\s().,-]*$/;
+
+/** The `dir` of an element showing a name, a title or a message: a phone number (no letters) reads left
+ *  to right; anything else in the direction of its first letter. (`dir="auto"` alone would give a bare
+ *  number the page's direction, and "+98..." would read "98...+" in a Persian page.) */
+export const textDir = (text) => (PHONE_LIKE.test(text || "") ? "ltr" : "auto");
+
 /** Thrown after the page has started leaving for /login/; callers just stop. */
 export class LoggedOut extends Error {}
 

@@ -13,6 +13,7 @@ import {
   ltr,
   ngettext,
   number,
+  textDir,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -111,12 +112,12 @@ function renderRooms() {
     body.className = "room-body";
     const title = document.createElement("span");
     title.className = "room-title";
-    title.dir = "auto";
     title.textContent = roomTitle(room);
+    title.dir = textDir(title.textContent);
     const preview = document.createElement("span");
     preview.className = "room-preview";
-    preview.dir = "auto";
     preview.textContent = room.last_message ? room.last_message.text : _("No messages yet");
+    preview.dir = textDir(preview.textContent);
     body.append(title, preview);
 
     const status = document.createElement("span");
@@ -204,12 +205,12 @@ function messageElement(message) {
   bubble.className = "bubble";
   const sender = document.createElement("p");
   sender.className = "sender";
-  sender.dir = "auto";
   sender.textContent = mine ? _("You") : message.sender.mobile_number;
+  sender.dir = textDir(sender.textContent);
   const text = document.createElement("p");
   text.className = "text";
-  text.dir = "auto"; // a Latin message in a Persian page, and the reverse, reads in its own direction
   text.textContent = message.text;
+  text.dir = textDir(message.text); // a Latin message in a Persian page, and the reverse, reads in its own direction
   const meta = document.createElement("p");
   meta.className = "meta";
   const time = document.createElement("time");
@@ -328,6 +329,7 @@ function renderRoomHeader() {
   const room = state.rooms.get(state.active);
   if (!room) return;
   $("room-title").textContent = roomTitle(room);
+  $("room-title").dir = textDir($("room-title").textContent);
   const online = othersOnline(state.active);
   const presence = $("room-presence");
   presence.dataset.online = String(online.length > 0);

@@ -13,6 +13,7 @@ import {
   logout,
   ngettext,
   number,
+  textDir,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -64,8 +65,8 @@ function sessionItem(session) {
   item.dataset.session = session.id;
   const heading = document.createElement("h2");
   heading.id = `session-${session.id}`;
-  heading.dir = "auto"; // device and browser names as the browser reported them
   heading.textContent = [session.device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
+  heading.dir = textDir(heading.textContent); // device and browser names as the browser reported them
   if (session.current) {
     const badge = document.createElement("span");
     badge.className = "tag";

@@ -1,0 +1,206 @@
+"""The pages in Persian and Chinese, in a real headless Chromium: right to left for Persian, the layout
+mirrored, and no English text left on the page, at desktop and phone width. Screenshots go to
+tests/screenshots/i18n-<language>-<page>-{desktop,phone}.png."""
+
+from __future__ import annotations
+
+import re
+
+import polib
+import pytest
+
+from tests.i18n.test_catalogs import DOMAINS, LOCALE
+from tests.pages.conftest import DESKTOP, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROME_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
+
+# Every text node the page shows (visually hidden ones for screen readers included), except text marked
+# as another language (the switcher names each language in its own name).
+VISIBLE_TEXTS = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const page = document.documentElement.lang;
+  const texts = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.trim();
+    const element = node.parentElement;
+    if (!text || !element || element.closest("script, style, noscript")) continue;
+    const marked = element.closest("[lang]");
+    if (marked && marked.lang !== page) continue;
+    if (element.closest("[hidden]") || element.getClientRects().length === 0) continue;
+    texts.push(text);
+  }
+  return texts;
+}"""
+
+
+def english_patterns(locale: str) -> list[re.Pattern]:
+    """The English msgids of both catalogs as patterns (a placeholder matches any text), except those
+    the language writes the same way (E.164)."""
+    patterns = []
+    for domain in DOMAINS:
+        for entry in polib.pofile(str(LOCALE / locale / "LC_MESSAGES" / f"{domain}.po")):
+            translations = set(entry.msgstr_plural.values()) if entry.msgid_plural else {entry.msgstr}
+            for english in filter(None, [entry.msgid, entry.msgid_plural]):
+                if english in translations:
+                    continue
+                parts = PLACEHOLDER.split(english)
+                patterns.append(re.compile(".+?".join(re.escape(part) for part in parts), re.S))
+    return patterns
+
+
+def english_left(page, patterns) -> list[str]:
+    return [text for text in page.evaluate(VISIBLE_TEXTS) if any(p.fullmatch(text) for p in patterns)]
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+@pytest.fixture
+def people(user_factory, login):
+    """Two people with a direct chat of a few messages, one Latin, one Persian, one Chinese."""
+    from chat.models import Message
+    from chat.services import room_direct_open
+
+    me, friend = user_factory("+989121110101"), user_factory("+8613800138001")
+    room, _created = room_direct_open(user=me, user_id=friend.pk)
+    # Rows, not chat.services.message_send: nobody listens yet, and its events would need an event loop.
+    for sender, text in [
+        (friend, "Hello from Beijing 你好"),
+        (me, "سلام! this line starts in Persian"),
+        (friend, "An English line, then فارسی"),
+    ]:
+        Message.objects.create(room=room, sender=sender, text=text)
+    # Each browser context gets a session of its own: two presenting one refresh token would be reuse.
+    return me, lambda: login(me, user_agent=CHROME_ON_LINUX)
+
+
+def open_page(new_context, server, language: str, path: str, session=None):
+    context = new_context(locale=language)  # Accept-Language: the page's language comes from it
+    if session is not None:
+        log_in_context(context, server, session)
+    page = context.new_page()
+    errors: list = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors  # checked by the tests: a script error would leave English or a blank page
+    page.goto(f"{server.url}{path}")
+    return page
+
+
+@pytest.mark.parametrize("language, direction, locale", [("fa", "rtl", "fa"), ("zh-CN", "ltr", "zh_Hans")])
+def test_login_chat_and_sessions_pages_are_fully_translated(page_server, new_context, people, language, direction, locale):
+    server = page_server()
+    _me, new_session = people
+    patterns = english_patterns(locale)
+    name = "fa" if locale == "fa" else "zh-hans"
+
+    login = open_page(new_context, server, language, "/login/")
+    chat = open_page(new_context, server, language, "/chat/", new_session())
+    wait_connected(chat)
+    chat.locator(".room").first.click()
+    chat.locator("#messages .msg").nth(2).wait_for()
+    sessions = open_page(new_context, server, language, "/account/sessions/", new_session())
+    wait_connected(sessions)
+    sessions.locator(".session.current").wait_for()
+
+    for page, label in ((login, "login"), (chat, "chat"), (sessions, "sessions")):
+        assert page.evaluate("document.documentElement.lang") == name
+        assert page.evaluate("document.documentElement.dir") == direction
+        for size in (DESKTOP, PHONE):
+            page.set_viewport_size(size)
+            page.wait_for_timeout(60)
+            left = english_left(page, patterns)
+            assert not left, f"English left on {label} in {name} at {size['width']}px: {left}"
+        assert not page.errors, page.errors
+        page.set_viewport_size(DESKTOP)
+        shoot(page, f"i18n-{name}-{label}")
+        assert (SCREENSHOTS / f"i18n-{name}-{label}-phone.png").exists()
+
+    # A left-to-right name in a right-to-left page lines up with the page (on the right).
+    heading = sessions.locator(".session h2").first
+    assert heading.evaluate("n => getComputedStyle(n).textAlign") == ("end" if direction == "rtl" else "start")
+
+    # Times come through Intl in the page's language: Persian digits in Persian.
+    time_text = chat.locator("#messages time").first.inner_text()
+    if name == "fa":
+        assert re.search("[۰-۹]", time_text) and not re.search("[0-9]", time_text), time_text
+    else:
+        assert re.search("[0-9]", time_text), time_text
+
+
+def test_the_layout_mirrors_in_persian(page_server, new_context, people):
+    server = page_server()
+    _me, new_session = people
+    places = {}
+    for language in ("fa", "zh-CN"):
+        page = open_page(new_context, server, language, "/chat/", new_session())
+        wait_connected(page)
+        page.locator(".room").first.click()
+        page.locator("#messages .msg").nth(2).wait_for()
+        send, text = box(page, "#composer-send"), box(page, "#composer-text")
+        rooms, room = box(page, ".rooms-pane"), box(page, ".room-pane")
+        mine = box(page, "#messages .msg.mine .bubble")
+        theirs = box(page, "#messages .msg.theirs .bubble")
+        places[language] = {
+            "send_left_of_text": send["x"] < text["x"],
+            "rooms_left_of_room": rooms["x"] < room["x"],
+            "mine_left_of_theirs": mine["x"] < theirs["x"],
+        }
+        # Each message reads in its own direction (dir=auto), whatever the page's.
+        directions = page.locator("#messages .text").evaluate_all("nodes => nodes.map(n => getComputedStyle(n).direction)")
+        assert directions == ["ltr", "rtl", "ltr"]
+        # Phone numbers shown as names read left to right ("+86...", not "...+86") in either page.
+        for selector in ("#room-title", "#messages .msg.theirs .sender", ".room-title", "#me-phone"):
+            assert page.locator(selector).first.evaluate("n => getComputedStyle(n).direction") == "ltr", selector
+        # Phone and code inputs stay left to right.
+        assert page.locator("#new-chat-phone").evaluate("n => getComputedStyle(n).direction") == "ltr"
+        # At phone width the room view alone, its send button still on the mirrored side.
+        page.set_viewport_size(PHONE)
+        page.wait_for_timeout(60)
+        send, text = box(page, "#composer-send"), box(page, "#composer-text")
+        places[language]["phone_send_left_of_text"] = send["x"] < text["x"]
+    assert places["fa"] == {
+        "send_left_of_text": True,
+        "rooms_left_of_room": False,
+        "mine_left_of_theirs": True,
+        "phone_send_left_of_text": True,
+    }
+    assert places["zh-CN"] == {key: not value for key, value in places["fa"].items()}
+
+
+def test_persian_digits_typed_into_the_login_form_log_in(sms_server, new_context):
+    server, read_code = sms_server
+    number = "+989121110102"
+    page = new_context(locale="fa").new_page()
+    page.goto(f"{server.url}/login/?next=/account/sessions/")
+    persian = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    phone = page.locator("#sms-phone")
+    assert phone.evaluate("n => getComputedStyle(n).direction") == "ltr"
+    phone.fill(number.translate(persian))
+    page.locator("#sms-send").click()
+    page.locator("#sms-code").wait_for()
+    # The notice names the number left to right inside the Persian sentence.
+    assert "\u2066" + number + "\u2069" in page.locator("#sms-sent").inner_text()
+    page.locator("#sms-code").fill(read_code(number).translate(persian))
+    page.locator("#sms-verify").click()
+    page.wait_for_url("**/account/sessions/")
+    page.locator(".session.current").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "fa"
+
+
+def test_the_switcher_changes_the_language_and_saves_it_to_the_account(page_server, new_context, people):
+    server = page_server()
+    me, new_session = people
+    page = open_page(new_context, server, "en-US", "/account/sessions/", new_session())
+    wait_connected(page)
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.locator("#language-select").select_option("ru")
+    page.locator("#language-apply").click()
+    page.wait_for_function("document.documentElement.lang === 'ru'")
+    assert page.url.endswith("/account/sessions/")
+    page.locator("h1", has_text="Ваши сеансы").wait_for()
+    me.refresh_from_db()
+    assert me.language == "ru"
