@@ -9,13 +9,12 @@ import re
 import polib
 import pytest
 
-from tests.i18n.test_catalogs import DOMAINS, LOCALE
+from tests.i18n.test_catalogs import DOMAINS, LOCALE, PLACEHOLDER
 from tests.pages.conftest import DESKTOP, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROME_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
 # Every text node the page shows (visually hidden ones for screen readers included), except text marked
 # as another language (the switcher names each language in its own name).
