@@ -154,6 +154,11 @@ def test_the_layout_mirrors_in_persian(page_server, new_context, people):
         # Phone numbers shown as names read left to right ("+86...", not "...+86") in either page.
         for selector in ("#room-title", "#messages .msg.theirs .sender", ".room-title", "#me-phone"):
             assert page.locator(selector).first.evaluate("n => getComputedStyle(n).direction") == "ltr", selector
+        # Short Chinese labels stay on one line (Chinese may break between any two characters).
+        lines = page.locator("#new-chat-start").evaluate(
+            "n => { const r = document.createRange(); r.selectNodeContents(n); return r.getClientRects().length; }"
+        )
+        assert lines == 1, f"the Start button's label takes {lines} lines"
         # Phone and code inputs stay left to right.
         assert page.locator("#new-chat-phone").evaluate("n => getComputedStyle(n).direction") == "ltr"
         # At phone width the room view alone, its send button still on the mirrored side.
