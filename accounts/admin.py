@@ -10,11 +10,18 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from . import services
 from .models import LoginSession, User
 
 Reason = LoginSession.RevokeReason
+
+# simplejwt's outstanding/blacklisted-token pages duplicate the sessions below and used to show each
+# refresh token in full; sessions are managed here, tokens are nobody's to read.
+for _model in (OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class SessionActiveFilter(admin.SimpleListFilter):
@@ -69,7 +76,10 @@ class LoginSessionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected sessions"), permissions=["change"])
     def revoke_selected(self, request, queryset):
         count = services.sessions_revoke(
-            session_ids=list(queryset.values_list("pk", flat=True)), by=request.user, reason=Reason.ADMIN
+            session_ids=list(queryset.values_list("pk", flat=True)),
+            by=request.user,
+            reason=Reason.ADMIN,
+            request=request,
         )
         self.message_user(
             request,
@@ -144,7 +154,7 @@ class UserAdmin(BaseUserAdmin):
     def revoke_all_sessions(self, request, queryset):
         count = 0
         for user in queryset:
-            count += services.sessions_revoke_for_user(user=user, by=request.user, reason=Reason.ADMIN)
+            count += services.sessions_revoke_for_user(user=user, by=request.user, reason=Reason.ADMIN, request=request)
         self.message_user(
             request,
             ngettext("%d session revoked.", "%d sessions revoked.", count) % count,

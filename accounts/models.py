@@ -41,6 +41,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Chosen in the page header or through PATCH /api/me/; empty until the person chooses. Pages, SMS
     # and emails to this user use it (docs/i18n.md).
     language = models.CharField(_("language"), max_length=16, blank=True, default="", choices=settings.LANGUAGES)
+    # The profile others see (accounts.profiles.public_user): never the mobile number.
+    display_name = models.CharField(_("display name"), max_length=64, blank=True, default="")
+    # The storage name of the re-encoded 256 px avatar (accounts.profiles.avatar_set), or "".
+    avatar = models.CharField(_("avatar"), max_length=200, blank=True, default="")
+    email = models.EmailField(_("email"), blank=True, default="")
+    email_verified_at = models.DateTimeField(_("email verified at"), null=True, blank=True)
 
     objects = UserManager()
 
@@ -139,3 +145,18 @@ class SessionRefreshToken(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class EmailVerification(models.Model):
+    """One emailed verification link. Only a SHA-256 of its token is stored; the link works once
+    (`used_at` is set by one conditional UPDATE) and for EMAIL_VERIFICATION_HOURS, and only while
+    the user's email is still the one it was sent to."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_verifications")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.email}"

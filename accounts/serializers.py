@@ -23,19 +23,40 @@ def _language_field(**kwargs) -> serializers.ChoiceField:
     )
 
 
-class MeSerializer(serializers.ModelSerializer):
-    mobile_number = serializers.CharField(read_only=True)
-    language = _language_field(read_only=True)
+class MeSerializer(serializers.Serializer):
+    """The caller's own profile (accounts.profiles.me_payload); only here is their number shown."""
 
-    class Meta:
-        model = User
-        fields = ["id", "mobile_number", "date_joined", "language"]
+    id = serializers.IntegerField()
+    mobile_number = serializers.CharField()
+    date_joined = serializers.DateTimeField()
+    display_name = serializers.CharField(help_text='1-64 characters; "" until set')
+    avatar_url = serializers.CharField(allow_null=True)
+    email = serializers.EmailField(allow_null=True)
+    email_verified = serializers.BooleanField(help_text="true once the emailed link was opened")
+    language = _language_field()
 
 
 class MeUpdateSerializer(serializers.Serializer):
-    """PATCH /api/me/: only the fields present change."""
-
+    display_name = serializers.CharField(required=False, max_length=64)
+    email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, help_text='"" or null removes it')
     language = _language_field(required=False)
+
+
+class AvatarUploadSerializer(serializers.Serializer):
+    avatar = serializers.ImageField(help_text="JPEG, PNG or WebP, up to 2 MB")
+
+
+class PublicUserSerializer(serializers.Serializer):
+    """Another user, wherever the API shows one: never their mobile number."""
+
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    avatar_url = serializers.CharField(allow_null=True)
+
+
+class ProfileErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
 
 
 class WsTicketSerializer(serializers.Serializer):

@@ -5,10 +5,17 @@ whatever the source (API, admin, refresh-token reuse, user deactivation or delet
 ending has the same effect: the session row is marked, its refresh tokens are blacklisted, the
 shared cache says "revoked" (access tokens and new sockets are refused from then on), and a
 `session.revoked` event reaches every process, whose sockets of that session close with 4401.
+
+Django's auth signals fire here, so apps that hook into them (audit logs, analytics, lockouts) see
+every method: `login_complete` (SMS code, messenger, social) sends `user_logged_in`, whose receiver
+from django.contrib.auth (`update_last_login`) sets `last_login`; every session that ends sends
+`user_logged_out`. Both are sent inside the transaction that records the change, as Django's own
+`login()`/`logout()` run inside the request's: a receiver's writes commit or roll back with it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +23,7 @@ from datetime import timedelta
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -83,15 +91,6 @@ def user_get_or_create(*, mobile_number: str) -> User:
         return User.objects.get(mobile_number=mobile_number)
 
 
-def set_user_language(user: User, language: str) -> None:
-    """Remember `user`'s language (a code of settings.LANGUAGES; "" forgets the choice). Pages, SMS and
-    emails to the user follow it (accounts.selectors.language_for_user)."""
-    if language and language not in dict(settings.LANGUAGES):
-        raise ValueError(f"unknown language {language!r}")
-    User.objects.filter(pk=user.pk).update(language=language)
-    user.language = language
-
-
 def _describe_user_agent(raw: str) -> dict:
     if not raw:
         return {"device": "", "browser": "", "os": ""}
@@ -117,6 +116,13 @@ def _describe_user_agent(raw: str) -> dict:
 
 
 # --- Tokens ---------------------------------------------------------------------------------
+
+
+def refresh_token_digest(encoded: str) -> str:
+    """What is stored for an issued refresh token in simplejwt's outstanding-token table: a SHA-256
+    of it, never the token (a database dump or an admin page would otherwise be a set of live
+    sessions). The jti beside it is what every lookup uses."""
+    return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
 
 
 class SessionRefreshJWT(RefreshToken):
@@ -148,9 +154,14 @@ class SessionRefreshJWT(RefreshToken):
         """Write the token's records; returns the encoded token (encoded once, reused by the caller)."""
         encoded = str(self)
         expires_at = datetime_from_epoch(self["exp"])
-        # simplejwt's own list of issued tokens, so its blacklist and admin stay truthful.
+        # simplejwt's own list of issued tokens, so its blacklist stays truthful; the token itself is
+        # not kept (see refresh_token_digest).
         OutstandingToken.objects.create(
-            user=session.user, jti=self["jti"], token=encoded, created_at=self.current_time, expires_at=expires_at
+            user=session.user,
+            jti=self["jti"],
+            token=refresh_token_digest(encoded),
+            created_at=self.current_time,
+            expires_at=expires_at,
         )
         SessionRefreshToken.objects.create(jti=self["jti"], session=session, expires_at=expires_at)
         return encoded
@@ -164,8 +175,12 @@ def tokens_for_session(session: LoginSession) -> tuple[str, str]:
     return str(refresh.access_token), str(refresh)
 
 
-def login_complete(*, user: User, method: str, ip: str | None, user_agent: str) -> LoginResult:
-    """Record a login session for `user` and issue its JWT pair (the token carries the session id)."""
+def login_complete(*, user: User, method: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
+    """Record a login session for `user` and issue its JWT pair (the token carries the session id).
+
+    Sends `user_logged_in(sender=User, request, user, login_session, method)`; its receiver from
+    django.contrib.auth sets `last_login` (one UPDATE; nothing here writes it, so it is written once).
+    """
     session = LoginSession(
         user=user,
         login_method=method,
@@ -182,6 +197,7 @@ def login_complete(*, user: User, method: str, ip: str | None, user_agent: str) 
     with transaction.atomic(savepoint=False):
         session.save(force_insert=True)
         encoded_refresh = refresh.record(session)
+        user_logged_in.send(sender=user.__class__, request=request, user=user, login_session=session, method=method)
     access = str(refresh.access_token)
     logger.info("login user=%s method=%s session=%s", user.pk, method, session.id)
     return LoginResult(user=user, session=session, access=access, refresh=encoded_refresh)
@@ -193,7 +209,7 @@ class RefreshResult:
     refresh: str
 
 
-def session_refresh(*, refresh: str) -> RefreshResult:
+def session_refresh(*, refresh: str, request=None) -> RefreshResult:
     """Rotate a refresh token: the presented one is used up (and blacklisted), a new pair is issued
     for the same session. Presenting a token that was already rotated is reuse: a stolen copy is
     in play, so the whole session is revoked and the request refused.
@@ -227,7 +243,7 @@ def session_refresh(*, refresh: str) -> RefreshResult:
             access, new_refresh = tokens_for_session(session)
             session_touch(session_id=session.pk)
     if not claimed:
-        session_revoke(session=session, reason=Reason.REFRESH_REUSE)
+        session_revoke(session=session, reason=Reason.REFRESH_REUSE, request=request)
         logger.warning("refresh token reuse: session %s of user %s revoked", session.id, session.user_id)
         raise AuthenticationFailed(_("Refresh token was already used; the session has been ended."), code="token_reused")
     return RefreshResult(access=access, refresh=new_refresh)
@@ -243,39 +259,50 @@ def _blacklist_jtis(jtis: list[str]) -> None:
 # --- Revocation -----------------------------------------------------------------------------
 
 
-def session_revoke(*, session: LoginSession, by: User | None = None, reason: str = Reason.USER) -> bool:
+# Every function below takes the `request` that asked for the ending, if any, for the receivers
+# of `user_logged_out` (as Django's `logout(request)` gives them).
+
+
+def session_revoke(*, session: LoginSession, by: User | None = None, reason: str = Reason.USER, request=None) -> bool:
     """End one session: its tokens stop working and its sockets close (4401) on every process.
 
     Returns False when it had already ended.
     """
-    return _revoke(LoginSession.objects.filter(pk=session.pk), by=by, reason=reason) == 1
+    return _revoke(LoginSession.objects.filter(pk=session.pk), by=by, reason=reason, request=request) == 1
 
 
-def sessions_revoke_for_user(*, user: User, by: User | None = None, reason: str, keep: str | None = None) -> int:
+def sessions_revoke_for_user(
+    *, user: User, by: User | None = None, reason: str, keep: str | None = None, request=None
+) -> int:
     """End every active session of `user` except `keep` (a session id); returns how many ended."""
     sessions = LoginSession.objects.filter(user=user)
     if keep:
         sessions = sessions.exclude(pk=keep)
-    return _revoke(sessions, by=by, reason=reason)
+    return _revoke(sessions, by=by, reason=reason, request=request)
 
 
-def sessions_revoke(*, session_ids: list[str], by: User | None = None, reason: str) -> int:
+def sessions_revoke(*, session_ids: list[str], by: User | None = None, reason: str, request=None) -> int:
     """End the given sessions (those still active); returns how many ended. Used by the admin."""
-    return _revoke(LoginSession.objects.filter(pk__in=list(session_ids)), by=by, reason=reason)
+    return _revoke(LoginSession.objects.filter(pk__in=list(session_ids)), by=by, reason=reason, request=request)
 
 
-def session_revoke_own(*, user: User, session_id: str, reason: str = Reason.USER) -> bool:
+def session_revoke_own(*, user: User, session_id: str, reason: str = Reason.USER, request=None) -> bool:
     """End one of `user`'s own sessions; False when no active session of theirs has that id."""
-    return _revoke(LoginSession.objects.filter(pk=session_id, user=user), by=user, reason=reason) == 1
+    sessions = LoginSession.objects.filter(pk=session_id, user=user)
+    return _revoke(sessions, by=user, reason=reason, request=request) == 1
 
 
-def _revoke(sessions, *, by: User | None, reason: str) -> int:
+def _revoke(sessions, *, by: User | None, reason: str, request) -> int:
     with transaction.atomic():
-        ids = list(sessions.filter(revoked_at__isnull=True).values_list("pk", flat=True))
-        if not ids:
+        # Locked, so that of two concurrent revokes of a session exactly one sees it active, ends
+        # it and sends its `user_logged_out` (the other waits, then finds it ended). NO KEY UPDATE
+        # is the lock the UPDATE below takes anyway, only taken one statement earlier: it does not
+        # block a refresh inserting a token that references the session.
+        active = sessions.filter(revoked_at__isnull=True).select_for_update(no_key=True).order_by("pk")
+        ending = dict(active.values_list("pk", "user_id"))
+        if not ending:
             return 0
-        # The revoked_at filter again: of two concurrent revokes only one counts each session
-        # (announcing a session twice is harmless).
+        ids = list(ending)
         updated = LoginSession.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
             revoked_at=clock.now(), revoked_by=by, revoke_reason=str(reason)[:64]
         )
@@ -286,9 +313,22 @@ def _revoke(sessions, *, by: User | None, reason: str) -> int:
                 )
             )
         )
+        _send_logged_out(ending, reason=str(reason), request=request)
         transaction.on_commit(lambda: announce_sessions_revoked(ids, reason=str(reason)))
     logger.info("revoked %d session(s) (%s)", updated, reason)
     return updated
+
+
+def _send_logged_out(ending: dict[str, int], *, reason: str, request) -> None:
+    """`user_logged_out(sender=User, request, user, login_session_id, reason)` once per ended session.
+    The users are read only when someone listens (Django itself connects no receiver to it)."""
+    if not user_logged_out.has_listeners(User):
+        return
+    users = User.objects.in_bulk(set(ending.values()))
+    for session_id, user_id in ending.items():
+        user_logged_out.send(
+            sender=User, request=request, user=users.get(user_id), login_session_id=session_id, reason=reason
+        )
 
 
 def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:

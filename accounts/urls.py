@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
+    path("me/avatar/", views.AvatarView.as_view(), name="me-avatar"),
     path("ws/ticket/", views.WsTicketView.as_view(), name="ws-ticket"),
     path("token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
     path("sessions/", views.SessionListView.as_view(), name="session-list"),

@@ -17,6 +17,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from core import ratelimit
+from core.errors import RateLimited
+
 from . import selectors
 from .services import SESSION_REVOKED_EVENT, session_group
 
@@ -31,6 +34,12 @@ def _ticket_key(ticket: str) -> str:
 
 
 def ws_ticket_issue(*, user_id: int, session_id: str) -> str:
+    """A one-time ticket for one socket of this session. Raises RateLimited (429) once the user has
+    asked for WS_TICKETS_PER_USER_PER_MINUTE this minute: every ticket is a cache write, and a client
+    stuck in a reconnect loop should back off (docs/websocket.md)."""
+    verdict = ratelimit.consume(f"wsticket:user:{user_id}", ratelimit.Rate(settings.WS_TICKETS_PER_USER_PER_MINUTE, 60))
+    if not verdict.allowed:
+        raise RateLimited(verdict.retry_after)
     ticket = secrets.token_urlsafe(32)
     cache.set(_ticket_key(ticket), {"user_id": user_id, "sid": session_id}, timeout=settings.WS_TICKET_TTL_SECONDS)
     return ticket

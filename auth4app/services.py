@@ -57,11 +57,15 @@ def _browser_key_or_new(browser_key: str | None) -> str:
 
 
 def _check_limits(*, ip: str | None, phone: str) -> None:
+    """The caller's IP budget, then the number's, then the global spending cap on upstream codes,
+    each spent only if the one before allowed it (so a host over its own budget cannot lock a
+    victim's number out of messenger login, nor spend the cap)."""
     hour = 3600
     verdict = ratelimit.check_all(
         [
             (f"auth4app:code:ip:{ip or 'unknown'}", ratelimit.Rate(settings.AUTH4APP_CODES_PER_IP_PER_HOUR, hour)),
             (f"auth4app:code:number:{phone}", ratelimit.Rate(settings.AUTH4APP_CODES_PER_NUMBER_PER_HOUR, hour)),
+            ("auth4app:code:global", ratelimit.Rate(settings.AUTH4APP_CODES_PER_HOUR, hour)),
         ]
     )
     if not verdict.allowed:
@@ -212,14 +216,14 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
     return PollOutcome(None, await _finish(state, CONFIRMED, phone=phone, confirmed_at=clock.timestamp()))
 
 
-def _login_in_db(*, phone: str, ip: str | None, user_agent: str) -> dict:
+def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dict:
     from accounts.services import login_complete, user_get_or_create
 
     with transaction.atomic():
         user = user_get_or_create(mobile_number=phone)
         if not user.is_active:
             raise LoginError(403, "inactive", _("This account is disabled."))
-        result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent)
+        result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent, request=request)
     payload = result.as_payload()
     payload["user"]["phone"] = payload["user"]["mobile_number"]
     return {"token": result.access, **payload}
@@ -234,9 +238,11 @@ _NOT_COMPLETABLE = {
 
 
 async def auth_login_complete(
-    *, code_id: object, login_token: str | None, browser_key: str | None, ip: str | None, user_agent: str
+    *, code_id: object, login_token: str | None, browser_key: str | None, ip: str | None, user_agent: str, request=None
 ) -> dict:
-    """Turn a confirmed login into a login session (once): the JWT pair and the user."""
+    """Turn a confirmed login into a login session (once): the JWT pair and the user.
+
+    `request` is handed to the receivers of `user_logged_in` (sent by accounts' `login_complete`)."""
     store = get_store()
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
     if state.status == CONFIRMED and clock.timestamp() > max(state.expires_at, state.confirmed_at + CONFIRMED_GRACE_SECONDS):
@@ -248,7 +254,7 @@ async def auth_login_complete(
         code, message = _NOT_COMPLETABLE.get(current.status if current else EXPIRED, _NOT_COMPLETABLE[ERROR])
         raise LoginError(400, code, str(message))
     try:
-        payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent)
+        payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent, request=request)
     except BaseException:
         await store.transition(state.code_id, (COMPLETED,), {"status": CONFIRMED})
         raise

@@ -29,9 +29,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
 
-from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest
+from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest, parse_params
 
 MODES = ("ok", "error", "timeout", "garbage")
 
@@ -207,22 +206,6 @@ class SimulatorCore:
             self.storage.reset()
             return SimReply(200, {"ok": True})
         return SimReply(404, {"error": "not found"})
-
-
-def parse_params(query: str, content_type: str, body: bytes) -> dict:
-    """Query, form or JSON parameters, whichever the client used."""
-    params = {k: v[0] for k, v in parse_qs(query).items()}
-    if body:
-        if "json" in content_type:
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                params.update(data)
-        else:
-            params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
-    return params
 
 
 def encode(reply: SimReply) -> tuple[bytes, str]:

@@ -15,6 +15,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core import csp
+
 from .simulator import SimulatorCore, encode, parse_params
 
 _PREFIX = "auth4app-sim"
@@ -88,6 +90,7 @@ def upstream(request, endpoint: str):
     return HttpResponse(body, status=reply.status, content_type=content_type)
 
 
+@csp.with_policy(csp.DEV_SIMULATOR_POLICY)
 def page(request):
     """Pending codes, newest first, each with a button that confirms it."""
     core = _core(request)

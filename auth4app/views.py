@@ -108,5 +108,6 @@ async def complete(request, data):
         browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        request=request,
     )
     return JsonResponse(payload)

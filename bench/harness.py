@@ -135,6 +135,7 @@ class Backends:
                 "DATABASE_URL": self.database_url,
                 "SECRET_KEY": self.secret_key,
                 "DEBUG": "0",
+                "SMS_ALLOW_DEV_PROVIDER": "1",  # the otp scenario reads codes from the console provider's log
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "PYTHONUNBUFFERED": "1",
                 "CACHE_KEY_PREFIX": PREFIX,
@@ -236,7 +237,7 @@ def django_setup(backends: Backends) -> None:
     """Use the project's ORM and cache from this process with the bench's database and Redis."""
     for key, value in backends.base_env().items():
         if key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CACHE_KEY_PREFIX", "CHANNEL_LAYER_PREFIX",
-                   "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS"):
+                   "CELERY_QUEUE", "DJANGO_SETTINGS_MODULE", "DEBUG", "SMS_ALLOW_DEV_PROVIDER", "ALLOWED_HOSTS"):
             os.environ[key] = value
     if not backends.redis_url:
         os.environ.pop("REDIS_URL", None)
@@ -268,7 +269,9 @@ KIND_APPS = {"hotline": "config.asgi:application", "bare": "bench.bare_app:appli
 def server_command(server: str, app: str, port: int, python: str = sys.executable) -> list[str]:
     """The command line of one ASGI server process serving `app` on 127.0.0.1:`port`."""
     if server == "daphne":
-        return [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        # hotline runs the Procfile's command (config.serve: daphne with the access log through logging).
+        entry = "config.serve" if app == "config.asgi:application" else "daphne"
+        return [python, "-m", entry, "-b", "127.0.0.1", "-p", str(port), app]
     if server in ("uvicorn", "uvicorn-h11"):
         loop, http = ("uvloop", "httptools") if server == "uvicorn" else ("asyncio", "h11")
         return [python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Membership, Message, Room
+from .models import Block, Invitation, Membership, Message, Room
 
 
 class MembershipInline(admin.TabularInline):
@@ -20,6 +20,18 @@ class RoomAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "room", "sender", "created_at"]
+    list_display = ["id", "room", "sender", "created_at", "edited_at", "deleted_at", "withheld"]
     raw_id_fields = ["room", "sender"]
     search_fields = ["text"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["room", "user", "invited_by", "created_at"]
+    raw_id_fields = ["room", "user", "invited_by"]
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["blocker", "blocked", "created_at"]
+    raw_id_fields = ["blocker", "blocked"]

@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class ChatConfig(AppConfig):
     name = "chat"
+
+    def ready(self):
+        from accounts.profiles import profile_changed
+
+        from . import services
+
+        def publish_profile(sender, user, **kwargs):
+            services.profile_publish(user=user)
+
+        profile_changed.connect(publish_profile, dispatch_uid="chat.profile_publish", weak=False)

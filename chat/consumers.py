@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from accounts.selectors import db_executor
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 
-from . import errors, presence, selectors, services
+from . import backpressure, errors, limits, presence, selectors, services
 from .errors import ChatError
+from .payloads import room_group, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed d
 # What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A frame
 # that meets one is answered with an `unavailable` error frame instead of ending the socket.
 BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
-REPLAY_CHUNK = 500
 TYPING_THROTTLE_SECONDS = 2
 
 __all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
@@ -42,7 +42,22 @@ def _room_id(frame: dict) -> int:
     room = frame.get("room")
     if isinstance(room, bool) or not isinstance(room, int) or room < 1:
         raise ChatError("bad_frame", "room must be a room id.")
+    if room > services.MAX_ID:
+        raise errors.not_found()  # larger than any id the database holds
     return room
+
+
+def _message_id(frame: dict) -> int:
+    message = frame.get("message")
+    if isinstance(message, bool) or not isinstance(message, int) or message < 1:
+        raise ChatError("bad_frame", "message must be a message id.")
+    if message > services.MAX_ID:
+        raise errors.not_found("No such message.")
+    return message
+
+
+class _Closed(Exception):
+    """The socket was closed (4408) while a handler was sending: stop the handler quietly."""
 
 
 def in_db_pool(func):
@@ -80,6 +95,10 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         self.subscriptions: dict[int, int] = {}
         self.present = False
         self.closed = False
+        self.joined_user_group = False
+        self.blocked: set[int] | None = None  # users this user blocked; read on the first subscribe
+        self.subscribes = limits.SubscribeBucket()
+        self.write_gate = None
         # Everything is decided before the handshake completes, so a client that sees the socket open
         # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
         # only be sent on an open socket; before accept the client would just see HTTP 403.
@@ -106,18 +125,25 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await self._close(CLOSE_TOO_MANY_SOCKETS)
             return
         self.present = True
+        # Every socket of the user hears the live room list, invitations and profile changes.
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        self.joined_user_group = True
         beat = presence.heartbeat()
         beat.on_expired = presence.announce_offline
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
             await presence.announce(self.user.pk, online=True)
         await self.accept()
+        self.write_gate = backpressure.attach(self.base_send)
 
     async def disconnect(self, code):
         self.closed = True
         try:
             for room in list(self.subscriptions):
-                await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+                await self.channel_layer.group_discard(room_group(room), self.channel_name)
+            if self.joined_user_group:
+                self.joined_user_group = False
+                await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
             await self.unbind_session()
         except BACKEND_ERRORS as exc:
             # The channel left its groups in this process before Redis was asked; a Redis
@@ -140,8 +166,18 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await self.close(code=code)
 
     async def _send(self, body: dict) -> None:
-        if not self.closed:
-            await self.send(text_data=_dumps(body))
+        await self._send_text(_dumps(body))
+
+    async def _send_text(self, text: str) -> None:
+        """Send unless closed; first wait while the client is not reading (daphne's transport
+        buffer is full), and close 4408 if it stays full for CHAT_SLOW_READER_SECONDS."""
+        if self.closed:
+            raise _Closed
+        if self.write_gate is not None and not await self.write_gate.wait(settings.CHAT_SLOW_READER_SECONDS):
+            logger.info("chat socket of user %s closed %s: the client stopped reading", self.user.pk, CLOSE_TOO_SLOW)
+            await self._close(CLOSE_TOO_SLOW)
+            raise _Closed
+        await self.send(text_data=text)
 
     async def _error(self, exc: ChatError, ref=None) -> None:
         body = {"type": "error", "code": exc.code, "detail": exc.detail, "ref": ref}
@@ -177,11 +213,20 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             return
         try:
             await handler(self, frame)
+        except _Closed:
+            return
         except ChatError as exc:
-            await self._error(exc, ref)
+            await self._quietly(self._error(exc, ref))
         except BACKEND_ERRORS as exc:
             logger.warning("chat frame %r failed: %r", frame["type"][:40], exc)
-            await self._error(errors.unavailable(), ref)
+            await self._quietly(self._error(errors.unavailable(), ref))
+
+    @staticmethod
+    async def _quietly(sending) -> None:
+        try:
+            await sending
+        except _Closed:
+            pass
 
     async def _check_member(self, room: int) -> None:
         # A subscription is the membership cache: subscribed sockets are in the room's group and so
@@ -196,31 +241,38 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         after = frame.get("after")
         if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
             raise ChatError("bad_frame", "after must be a message id.")
+        wait = self.subscribes.take()
+        if wait:
+            raise errors.rate_limited(wait, "Too many subscribes.")
+        after = None if after is None else min(after, services.MAX_ID)
         # Join the group before reading the database: anything committed after the read arrives
         # live (queued until this handler returns), anything before it is in the replay. Joining
         # before the membership check is safe: events of a room this socket has not subscribed
         # are dropped by _deliver, and a non-member leaves the group again below.
-        await self.channel_layer.group_add(services.room_group(room), self.channel_name)
-        # Membership, the replay's first chunk (or the last id) and the member list: one trip.
+        await self.channel_layer.group_add(room_group(room), self.channel_name)
+        # Membership, the replay (or the last id) and the member list: one trip.
+        limit = settings.CHAT_REPLAY_LIMIT
         snapshot = await in_db_pool(selectors.subscribe_snapshot)(
-            user_id=self.user.pk, room_id=room, after_id=after, limit=REPLAY_CHUNK
+            user_id=self.user.pk, room_id=room, after_id=after, limit=limit
         )
         if snapshot is None:
             if room not in self.subscriptions:  # (a subscribed socket hears its removal as an event)
-                await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+                await self.channel_layer.group_discard(room_group(room), self.channel_name)
             raise errors.not_found()
-        last_id, batch, members = snapshot
-        while True:
-            for message in batch:
-                await self._send({"type": "message.new", "message": message})
-            if len(batch) < REPLAY_CHUNK:
-                break
-            batch = await in_db_pool(selectors.messages_after)(
-                room_id=room, after_id=last_id, limit=REPLAY_CHUNK
-            )
-            if batch:
-                last_id = batch[-1]["id"]
+        last_id, batch, members, changes, more = snapshot
+        if self.blocked is None:
+            self.blocked = set(await in_db_pool(selectors.blocked_ids)(user_id=self.user.pk))
+        # Edits and deletions of messages the client already had, then the messages after its cursor.
+        for message in changes:
+            kind = "message.deleted" if message.get("deleted") else "message.updated"
+            await self._send({"type": kind, "message": message})
+        for message in batch:
+            await self._send({"type": "message.new", "message": message})
         self.subscriptions[room] = max(last_id, self.subscriptions.get(room, 0))
+        if more:
+            # The replay stopped at CHAT_REPLAY_LIMIT: the client pages through
+            # GET /api/chat/rooms/<room>/messages/?after=<after> for the rest.
+            await self._send({"type": "replay.more", "room": room, "after": last_id})
         await self._send({"type": "subscribed", "room": room, "last_id": last_id})
         online = await presence.store().online(members, presence.now())
         await self._send({"type": "presence.state", "room": room, "online": online})
@@ -228,7 +280,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     async def on_unsubscribe(self, frame: dict) -> None:
         room = _room_id(frame)
         if self.subscriptions.pop(room, None) is not None:
-            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
+            await self.channel_layer.group_discard(room_group(room), self.channel_name)
         await self._send({"type": "unsubscribed", "room": room})
 
     async def on_message_send(self, frame: dict) -> None:
@@ -261,10 +313,20 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
 
     async def on_read(self, frame: dict) -> None:
         room = _room_id(frame)
-        message = frame.get("message")
-        if isinstance(message, bool) or not isinstance(message, int) or message < 1:
-            raise ChatError("bad_frame", "message must be a message id.")
+        message = _message_id(frame)
         await in_db_pool(services.read_mark)(user=self.user, room_id=room, message_id=message)
+
+    async def on_message_edit(self, frame: dict) -> None:
+        message = _message_id(frame)
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise ChatError("bad_frame", "text must be a string.")
+        # The service publishes `message.updated` to the room after commit (this socket too, if subscribed).
+        await in_db_pool(services.message_edit)(user=self.user, message_id=message, text=text)
+
+    async def on_message_delete(self, frame: dict) -> None:
+        message = _message_id(frame)
+        await in_db_pool(services.message_delete)(user=self.user, message_id=message)
 
     async def on_ping(self, frame: dict) -> None:
         await self._send({"type": "pong"})
@@ -275,6 +337,8 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         "message.send": on_message_send,
         "typing": on_typing,
         "read": on_read,
+        "message.edit": on_message_edit,
+        "message.delete": on_message_delete,
         "ping": on_ping,
     }
 
@@ -299,24 +363,59 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             # The client resumes from the database with subscribe+after on reconnect.
             await self._close(CLOSE_TOO_SLOW)
             return
-        await self.send(text_data=frame)
+        await self._quietly(self._send_text(frame))
+
+    def _not_for_me(self, event) -> bool:
+        # A withheld direct message (the peer blocked its sender) and its changes: the sender's only.
+        only = event.get("only")
+        return only is not None and only != self.user.pk
 
     async def chat_message(self, event):
-        if event["id"] <= self.subscriptions.get(event["room"], 1 << 62):
+        if event["id"] <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
             return
         await self._deliver(event["room"], event["frame"])
 
     async def chat_event(self, event):
+        if self._not_for_me(event):
+            return
         await self._deliver(event["room"], event["frame"])
 
     async def chat_typing(self, event):
-        if event["sender"] != self.channel_name:
+        if event["sender"] != self.channel_name and event.get("user") not in (self.blocked or ()):
             await self._deliver(event["room"], event["frame"])
 
+    async def _leave_room(self, room: int) -> bool:
+        if self.subscriptions.pop(room, None) is None:
+            return False
+        await self.channel_layer.group_discard(room_group(room), self.channel_name)
+        return True
+
     async def chat_member_removed(self, event):
+        # Through the room's group, so it arrives in order with the room's events: nothing after it.
         room = event["room"]
         if event["user"] != self.user.pk:
             return
-        if self.subscriptions.pop(room, None) is not None:
-            await self.channel_layer.group_discard(services.room_group(room), self.channel_name)
-            await self._send({"type": "unsubscribed", "room": room, "reason": "removed"})
+        if await self._leave_room(room):
+            await self._quietly(self._send({"type": "unsubscribed", "room": room, "reason": "removed"}))
+
+    # --- events of this user (every socket of theirs, on every process) ----------------------------
+
+    async def chat_user_frame(self, event):
+        if not self.closed:
+            await self._quietly(self._send_text(event["frame"]))
+
+    async def chat_room_removed(self, event):
+        room = event["room"]
+        if await self._leave_room(room):
+            await self._quietly(self._send({"type": "unsubscribed", "room": room, "reason": "removed"}))
+        await self.chat_user_frame(event)
+
+    async def chat_user_updated(self, event):
+        if event["user"] == self.user.pk:
+            # This socket's own messages carry the sender's profile: keep it current.
+            self.user.display_name = event["display_name"]
+            self.user.avatar = event["avatar"]
+        await self.chat_user_frame(event)
+
+    async def chat_blocks(self, event):
+        self.blocked = set(event["blocked"])

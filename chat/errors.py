@@ -36,8 +36,21 @@ def too_long(limit: int) -> ChatError:
     return ChatError("too_long", _("Text is longer than %(limit)d characters.") % {"limit": limit}, status=400)
 
 
-def rate_limited(retry_after: int) -> ChatError:
-    return ChatError("rate_limited", _("Too many messages. Try again later."), status=429, retry_after=retry_after)
+def rate_limited(retry_after: int, detail: str | None = None) -> ChatError:
+    # `detail` is a whole sentence (one catalog entry), never a prefix glued to another.
+    return ChatError(
+        "rate_limited", detail or _("Too many messages. Try again later."), status=429, retry_after=retry_after
+    )
+
+
+def not_registered() -> ChatError:
+    # Only for a number typed in full: that number has no account (look-ups are rate limited).
+    return ChatError("not_registered", _("Nobody with this number uses hotline."), status=404)
+
+
+def user_not_found() -> ChatError:
+    # The same answer for an id nobody has and for someone the caller cannot see: ids cannot be walked.
+    return ChatError("user_not_found", _("No such user."), status=404)
 
 
 def unavailable() -> ChatError:

@@ -64,3 +64,26 @@ def send_slot(user_id: int) -> int:
             return max(1, math.ceil(log[0] + window - now))
         log.append(now)
         return 0
+
+
+class SubscribeBucket:
+    """Subscribes of one socket: a burst of CHAT_SUBSCRIBE_BURST, refilled at
+    CHAT_SUBSCRIBES_PER_SECOND. Kept in the socket itself (no Redis round trip): what it bounds is
+    the database reads and replays one socket can ask for, and a user has at most
+    CHAT_MAX_SOCKETS_PER_USER sockets."""
+
+    def __init__(self):
+        self.capacity = float(settings.CHAT_SUBSCRIBE_BURST)
+        self.rate = max(settings.CHAT_SUBSCRIBES_PER_SECOND, 0.001)
+        self.tokens = self.capacity
+        self.at = time.monotonic()
+
+    def take(self) -> int:
+        """0 when a subscribe is allowed now, else whole seconds until one is (>= 1)."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0
+        return max(1, math.ceil((1 - self.tokens) / self.rate))

@@ -56,6 +56,9 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now)
     # The member's read marker: the highest message id read in this room; it never moves back.
     last_read_id = models.BigIntegerField(default=0)
+    # Direct rooms: this member opened the room by typing the other member's number, so the room
+    # shows them that number (the one place another user's number is returned; docs/websocket.md).
+    peer_number_known = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "user"], name="chat_one_membership_per_user")]
@@ -70,6 +73,16 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Chosen by the client so a retry of the same send returns the same message.
     client_id = models.CharField(max_length=64, null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted message keeps its row (and id) as a tombstone; its text is erased.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # The room's newest message id when this message was last edited or deleted. A subscribe with
+    # `after` = N replays the changes with revision >= N: every change a client with cursor N can
+    # have missed was made while the room's newest id was at least N.
+    revision = models.BigIntegerField(null=True, blank=True)
+    # A direct message to someone who blocked the sender: stored and acknowledged (blocking is
+    # silent), shown to its sender only.
+    withheld = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
@@ -79,4 +92,31 @@ class Message(models.Model):
                 name="chat_one_message_per_client_id",
             )
         ]
-        indexes = [models.Index(fields=["room", "id"])]
+        indexes = [
+            models.Index(fields=["room", "id"]),
+            models.Index(fields=["room", "revision"], condition=Q(revision__isnull=False), name="chat_message_changes"),
+        ]
+
+
+class Invitation(models.Model):
+    """An invitation to a group for someone who shares no room with its owner: they are no member,
+    see nothing and are not seen until they accept."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_invitations")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="chat_one_invitation_per_user")]
+
+
+class Block(models.Model):
+    """`blocker` gets no direct messages, invitations or typing from `blocked`; silent to `blocked`."""
+
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_blocks")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="chat_one_block_per_pair")]

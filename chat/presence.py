@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from .payloads import room_group
+
 logger = logging.getLogger(__name__)
 
 
@@ -272,7 +274,6 @@ async def announce(user_id: int, *, online: bool) -> None:
     from accounts.selectors import db_executor
 
     from . import selectors
-    from .services import room_group
 
     layer = get_channel_layer()
     rooms = await database_sync_to_async(selectors.room_ids_of_user, thread_sensitive=False, executor=db_executor())(user_id=user_id)
@@ -290,8 +291,6 @@ async def typing(*, room_id: int, user_id: int, sender_channel: str) -> bool:
     """Relay a typing notice to the room, at most one per user per room per 2 s (across processes)."""
     from channels.layers import get_channel_layer
 
-    from .services import room_group
-
     key = f"{_prefix()}:typing:{room_id}:{user_id}"
     if settings.REDIS_URL:
         first = await store().client.set(key, 1, nx=True, px=2000)
@@ -304,7 +303,8 @@ async def typing(*, room_id: int, user_id: int, sender_channel: str) -> bool:
         return False
     frame = _frame({"type": "typing", "room": room_id, "user": user_id})
     await get_channel_layer().group_send(
-        room_group(room_id), {"type": "chat.typing", "room": room_id, "sender": sender_channel, "frame": frame}
+        room_group(room_id),
+        {"type": "chat.typing", "room": room_id, "sender": sender_channel, "user": user_id, "frame": frame},
     )
     return True
 

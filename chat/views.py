@@ -35,6 +35,9 @@ def _body(request) -> dict:
     return request.data
 
 
+_ERRORS_400_403_404 = {400: shapes.ChatErrorSerializer, 403: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}
+
+
 class ChatAPIView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, ChatError):
@@ -71,23 +74,43 @@ class RoomListView(ChatAPIView):
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+class RoomDetailView(ChatAPIView):
+    @extend_schema(responses={200: shapes.RoomSerializer, 404: shapes.ChatErrorSerializer}, summary="One of my rooms")
+    def get(self, request, room_id: int):
+        return Response(selectors.room_for_member(user=request.user, room_id=room_id))
+
+    @extend_schema(
+        request=shapes.RoomUpdateSerializer,
+        responses={200: shapes.RoomSerializer, **_ERRORS_400_403_404},
+        summary="The owner renames the group and/or hands it over to another member",
+    )
+    def patch(self, request, room_id: int):
+        data = _body(request)
+        services.room_update(actor=request.user, room_id=room_id, title=data.get("title"), owner_id=data.get("owner"))
+        return Response(selectors.room_for_member(user=request.user, room_id=room_id))
+
+
 class RoomMembersView(ChatAPIView):
     @extend_schema(
         request=shapes.MemberAddSerializer,
-        responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, 403: shapes.ChatErrorSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
-        summary="The owner adds a member",
+        responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, 202: shapes.ChatErrorSerializer,
+                   429: None, **_ERRORS_400_403_404},
+        summary="The owner adds someone who shares a room with them (201), or invites anyone else (202)",
     )
     def post(self, request, room_id: int):
         data = _body(request)
-        room, added = services.room_member_add(
+        room, outcome = services.room_member_add(
             actor=request.user, room_id=room_id, user_id=data.get("user_id"), mobile_number=data.get("mobile_number")
         )
+        if outcome == "invited":
+            return Response({"detail": "Invitation sent.", "code": "invited"}, status=status.HTTP_202_ACCEPTED)
         payload = selectors.room_for_member(user=request.user, room_id=room.pk)
-        return Response(payload, status=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
+        return Response(payload, status=status.HTTP_201_CREATED if outcome == "added" else status.HTTP_200_OK)
 
 
 class RoomMemberView(ChatAPIView):
-    @extend_schema(responses={204: None, 403: shapes.ChatErrorSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}}, summary="Remove a member (owner) or leave")
+    @extend_schema(responses={204: None, **_ERRORS_400_403_404},
+                   summary="Remove a member (owner), or leave (my own id)")
     def delete(self, request, room_id: int, user_id: int):
         services.room_member_remove(actor=request.user, room_id=room_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -125,3 +148,64 @@ class RoomMessagesView(ChatAPIView):
             user=request.user, room_id=room_id, text=data.get("text"), client_id=data.get("client_id")
         )
         return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RoomMessageView(ChatAPIView):
+    @extend_schema(
+        request=shapes.MessageEditSerializer,
+        responses={200: shapes.MessageSerializer, **_ERRORS_400_403_404},
+        summary="Edit my message (within 48 h); subscribers get message.updated",
+    )
+    def patch(self, request, room_id: int, message_id: int):
+        data = _body(request)
+        return Response(services.message_edit(user=request.user, room_id=room_id, message_id=message_id,
+                                              text=data.get("text")))
+
+    @extend_schema(responses={204: None, **_ERRORS_400_403_404},
+                   summary="Delete my message (or any, as the group's owner); it stays as a tombstone")
+    def delete(self, request, room_id: int, message_id: int):
+        services.message_delete(user=request.user, room_id=room_id, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(ChatAPIView):
+    @extend_schema(responses=shapes.InvitationSerializer(many=True), summary="My pending group invitations")
+    def get(self, request):
+        return Response(selectors.invitations_for_user(user=request.user))
+
+
+class InvitationAcceptView(ChatAPIView):
+    @extend_schema(request=None, responses={200: shapes.RoomSerializer, 404: shapes.ChatErrorSerializer},
+                   summary="Accept an invitation: join the group")
+    def post(self, request, room_id: int):
+        room = services.invitation_accept(user=request.user, room_id=room_id)
+        return Response(selectors.room_for_member(user=request.user, room_id=room.pk))
+
+
+class InvitationDeclineView(ChatAPIView):
+    @extend_schema(request=None, responses={204: None, 404: shapes.ChatErrorSerializer},
+                   summary="Decline an invitation (the inviter is not told)")
+    def post(self, request, room_id: int):
+        services.invitation_decline(user=request.user, room_id=room_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BlockListView(ChatAPIView):
+    @extend_schema(responses=shapes.ChatUserSerializer(many=True), summary="The people I blocked")
+    def get(self, request):
+        return Response(selectors.blocks_for_user(user=request.user))
+
+    @extend_schema(request=shapes.BlockSerializer,
+                   responses={201: shapes.ChatUserSerializer, 200: shapes.ChatUserSerializer, **_ERRORS_400_403_404},
+                   summary="Block someone who shares a room with me or invited me (silent to them)")
+    def post(self, request):
+        data = _body(request)
+        user, created = services.block_add(user=request.user, user_id=data.get("user_id"))
+        return Response(user, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class BlockView(ChatAPIView):
+    @extend_schema(responses={204: None, 404: shapes.ChatErrorSerializer}, summary="Unblock")
+    def delete(self, request, user_id: int):
+        services.block_remove(user=request.user, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -27,6 +27,10 @@ if settings.EMBEDDED_MODE:
         "REDIS_URL is not set: using the in-process channel layer, cache and task runner. "
         "This mode is single-process only; set REDIS_URL to run several processes."
     )
+    from core import background  # noqa: E402
+
+    # No beat process either: the housekeeping schedule runs in this process.
+    background.run_schedule_in_process(settings.CELERY_BEAT_SCHEDULE)
 
 application = ProtocolTypeRouter(
     {

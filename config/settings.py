@@ -56,6 +56,9 @@ DEFAULT_SECRET_KEY = "hotline-insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules
+# `python -m config.serve` (./scripts/run, the Procfile) refuses to bind a non-loopback address with
+# DEBUG on unless this is set: DEBUG shows tracebacks and may mount the auth4app simulator.
+DEBUG_ALLOW_NON_LOOPBACK = env_bool("DEBUG_ALLOW_NON_LOOPBACK", False)
 
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
     # A clear refusal, not a traceback: SystemExit prints the message and exits 1.
@@ -70,7 +73,7 @@ PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "config.apps.HotlineAdminConfig",  # django.contrib.admin whose site requires a TOTP device
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -83,23 +86,28 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "accounts",
     "sms",
     "otp",
     "chat",
     "auth4app",
+    "social",
     "pages",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -144,6 +152,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Under overload, turn a request away (JSON 503) after a short wait rather than queueing it.
         "timeout": 3,
     }
+    # With a pool, Django passes this on as the pool's `check`: every connection handed out is checked
+    # first (one empty query), so idle connections that a PostgreSQL restart broke are replaced
+    # instead of failing a request or a task.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -158,6 +170,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (avatars) go through Django's storage API; with the file system storage they are
+# served by accounts.views.avatar_file under MEDIA_URL.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Plain storage (not manifest): tests and the run command work without collectstatic ordering traps;
@@ -165,13 +181,53 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the site root (/favicon.ico), served by WhiteNoise like static files.
+WHITENOISE_ROOT = BASE_DIR / "webroot"
 WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("TRUSTED_PROXY_COUNT", 0) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# On every HTML response (core.csp): scripts and styles from our own origin only, never inline.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# HTTPS. Production-safe defaults whenever DEBUG is off; `manage.py check --deploy` passes with the
+# production settings of docs/configuration.md (tests/core/test_production_guards.py runs it).
+
+
+def env_proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
+    """`Header-Name: value` (e.g. `X-Forwarded-Proto: https`) as Django's SECURE_PROXY_SSL_HEADER;
+    `off` for none."""
+    raw = (_env.get(name) or "").strip() or default
+    if not raw or raw.lower() == "off":
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise SystemExit(f"hotline: {name}={raw!r} must look like 'X-Forwarded-Proto: https' (or be 'off')")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
+
+
+# Behind a TLS proxy (TRUSTED_PROXY_COUNT > 0) the proxy's X-Forwarded-Proto says whether the client
+# used HTTPS, so cookies (the refresh cookie too) are marked Secure and HSTS is sent.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header(
+    "SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if env_int("TRUSTED_PROXY_COUNT", 0) else ""
+)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Sent only on HTTPS responses (SecurityMiddleware), so a plain-HTTP development server never pins itself.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer probes /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Admin second factor (django-otp): the issuer shown by authenticator apps.
+OTP_TOTP_ISSUER = "hotline"
 
 # --- Languages (docs/i18n.md) -------------------------------------------------
 
@@ -257,6 +313,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The seed-compatible /proxy/auth/* endpoints are plain async Django views: described in auth4app/schema.py.
+    "PREPROCESSING_HOOKS": ["auth4app.schema.add_proxy_endpoints"],
+    # Two fields are called `kind` (chat rooms, social providers): each enum gets a name of its own,
+    # chat's the one it had before.
+    "ENUM_NAME_OVERRIDES": {
+        "Auth4appErrorCodeEnum": "auth4app.schema.ERROR_CODES",
+        "KindEnum": ["direct", "group"],
+        "SocialProviderKindEnum": "social.serializers.PROVIDER_KINDS",
+    },
+    # core.converters' `dbid`: a database id (1 .. 2**63-1; larger ones match no route).
+    "PATH_CONVERTER_OVERRIDES": {"dbid": {"type": "integer", "format": "int64", "minimum": 1}},
 }
 
 JWT_ACCESS_MINUTES = env_int("JWT_ACCESS_MINUTES", 5, minimum=1)
@@ -282,8 +349,27 @@ PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_REGION = PHONE_DEFAULT_REGION
 SESSION_LAST_SEEN_INTERVAL_SECONDS = env_int("SESSION_LAST_SEEN_INTERVAL_SECONDS", 60, minimum=1)
 WS_TICKET_TTL_SECONDS = 30
+WS_TICKETS_PER_USER_PER_MINUTE = env_int("WS_TICKETS_PER_USER_PER_MINUTE", 60, minimum=1)
 # Safety net behind the session.revoked event: each session-bound socket re-checks its session this often.
 SESSION_SOCKET_RECHECK_SECONDS = 30
+
+# Profiles (accounts.profiles): avatars and email verification links.
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+AVATAR_SIZE = 256
+EMAIL_VERIFICATION_HOURS = 24
+# Email goes through Django's email backend: the console backend unless EMAIL_HOST is set (SMTP).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hotline <noreply@localhost>")
 
 # --- OTP (otp app) -------------------------------------------------------------
 
@@ -294,6 +380,7 @@ OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", 60, minimum=0)
 OTP_SENDS_PER_NUMBER_PER_HOUR = env_int("OTP_SENDS_PER_NUMBER_PER_HOUR", 5, minimum=1)
 OTP_SENDS_PER_IP_PER_HOUR = env_int("OTP_SENDS_PER_IP_PER_HOUR", 20, minimum=1)
 OTP_FAILURES_PER_NUMBER_PER_HOUR = env_int("OTP_FAILURES_PER_NUMBER_PER_HOUR", 20, minimum=1)
+OTP_FAILURES_PER_IP_PER_HOUR = env_int("OTP_FAILURES_PER_IP_PER_HOUR", 30, minimum=1)
 OTP_GLOBAL_SENDS_PER_HOUR = env_int("OTP_GLOBAL_SENDS_PER_HOUR", 1000, minimum=1)
 # Key of the HMAC that binds a code to its challenge; separate from SECRET_KEY so it can rotate alone.
 OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
@@ -302,13 +389,26 @@ OTP_HMAC_KEY = env_str("OTP_HMAC_KEY", SECRET_KEY)
 
 SMS_PROVIDER = env_str("SMS_PROVIDER", "console")
 SMS_FALLBACK_PROVIDERS = env_list("SMS_FALLBACK_PROVIDERS")
+# console and locmem send nobody an SMS (console writes codes to the log): with DEBUG off they are
+# refused unless this says they are wanted on purpose (a demo box, the test suite's servers).
+SMS_ALLOW_DEV_PROVIDER = env_bool("SMS_ALLOW_DEV_PROVIDER", False)
+_dev_sms_providers = sorted({SMS_PROVIDER, *SMS_FALLBACK_PROVIDERS} & {"console", "locmem"})
+if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER and not TESTING:
+    raise SystemExit(
+        f"hotline: refusing to start with DEBUG off and the {'/'.join(_dev_sms_providers)} SMS provider: "
+        "login codes would go to the server log and nobody would get an SMS. Set SMS_PROVIDER to a real "
+        "provider (docs/sms.md), or SMS_ALLOW_DEV_PROVIDER=1 if this is on purpose."
+    )
 SMS_MAX_ATTEMPTS_PER_PROVIDER = env_int("SMS_MAX_ATTEMPTS_PER_PROVIDER", 3, minimum=1)
 SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 2.0)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 60.0)
 SMS_HTTP_TIMEOUT_SECONDS = env_float("SMS_HTTP_TIMEOUT_SECONDS", 10.0)
-# A row left in `sending` longer than this lost its worker mid-call: it is failed, never resent
-# (the provider may already have delivered it). Must exceed the longest provider call.
-SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", int(SMS_HTTP_TIMEOUT_SECONDS * 3) + 5, minimum=1)
+# A worker's claim on a message it is sending; renewed every third of it while the provider call runs
+# (sms.leases), so it bounds how long a dead worker's message waits, not how long a call may take.
+SMS_SENDING_LEASE_SECONDS = env_int("SMS_SENDING_LEASE_SECONDS", 15, minimum=3)
+# How often beat takes back messages whose lease ran out and re-queues those whose task was lost. A
+# dead worker's message goes out within SMS_SENDING_LEASE_SECONDS + this + one provider call.
+SMS_OUTBOX_SWEEP_SECONDS = env_int("SMS_OUTBOX_SWEEP_SECONDS", 5, minimum=1)
 SMS_OUTBOX_RETENTION_DAYS = env_int("SMS_OUTBOX_RETENTION_DAYS", 90, minimum=1)
 # Key of the encryption of one-time codes waiting in the outbox (sms.crypto).
 SMS_SECRET_KEY = env_str("SMS_SECRET_KEY", SECRET_KEY)
@@ -376,10 +476,69 @@ AUTH4APP_HTTP_TIMEOUT_SECONDS = env_float("AUTH4APP_HTTP_TIMEOUT_SECONDS", 5.0)
 AUTH4APP_MAX_CONCURRENT_REQUESTS = env_int("AUTH4APP_MAX_CONCURRENT_REQUESTS", 32, minimum=1, maximum=1000)
 AUTH4APP_CODES_PER_IP_PER_HOUR = env_int("AUTH4APP_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 AUTH4APP_CODES_PER_NUMBER_PER_HOUR = env_int("AUTH4APP_CODES_PER_NUMBER_PER_HOUR", 5, minimum=1)
+# Every upstream code costs money: a cap on all of them, whoever asks (a circuit breaker on the bill).
+AUTH4APP_CODES_PER_HOUR = env_int("AUTH4APP_CODES_PER_HOUR", 1000, minimum=1)
 # A login nobody asked about (no open socket, no start or result request) for this long is no longer polled.
 AUTH4APP_IDLE_SECONDS = 30
 # A login whose upstream polls keep failing for this long ends with status "error".
 AUTH4APP_ERROR_GIVE_UP_SECONDS = 30
+
+# --- Social login (social app) -------------------------------------------------
+
+# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (social/simulator*.py,
+# mounted at /dev/weibo/ and /dev/wechat/); with DEBUG off they are neither mounted nor willing to answer.
+WEIBO_CLIENT_ID = env_str("WEIBO_CLIENT_ID")
+WEIBO_SIMULATOR = DEBUG and not WEIBO_CLIENT_ID
+if WEIBO_SIMULATOR:
+    WEIBO_CLIENT_ID = "hotline-dev-weibo"
+WEIBO_CLIENT_SECRET = env_str("WEIBO_CLIENT_SECRET", "hotline-dev-weibo-secret" if WEIBO_SIMULATOR else "")
+WEIBO_REDIRECT_URI = env_str("WEIBO_REDIRECT_URI", f"http://127.0.0.1:{PORT}/login/weibo/" if WEIBO_SIMULATOR else "")
+WEIBO_API_URL = env_str(
+    "WEIBO_API_URL", f"http://127.0.0.1:{PORT}/dev/weibo" if WEIBO_SIMULATOR else "https://api.weibo.com"
+).rstrip("/")
+WECHAT_MP_APPID = env_str("WECHAT_MP_APPID")
+WECHAT_MP_SIMULATOR = DEBUG and not WECHAT_MP_APPID
+if WECHAT_MP_SIMULATOR:
+    WECHAT_MP_APPID = "wxhotlinedev0000"
+WECHAT_MP_SECRET = env_str("WECHAT_MP_SECRET", "hotline-dev-wechat-secret" if WECHAT_MP_SIMULATOR else "")
+WECHAT_API_URL = env_str(
+    "WECHAT_API_URL", f"http://127.0.0.1:{PORT}/dev/wechat" if WECHAT_MP_SIMULATOR else "https://api.weixin.qq.com"
+).rstrip("/")
+
+
+def _social_config_problem() -> str | None:
+    """Half a provider's keys is a mistake, not "off": say so at start instead of 404ing its logins."""
+    weibo = {"WEIBO_CLIENT_ID": WEIBO_CLIENT_ID, "WEIBO_CLIENT_SECRET": WEIBO_CLIENT_SECRET,
+             "WEIBO_REDIRECT_URI": WEIBO_REDIRECT_URI}
+    wechat = {"WECHAT_MP_APPID": WECHAT_MP_APPID, "WECHAT_MP_SECRET": WECHAT_MP_SECRET}
+    for group in (weibo, wechat):
+        if any(group.values()) and not all(group.values()):
+            missing = ", ".join(name for name, value in group.items() if not value)
+            return f"{missing} must be set too (or unset the provider's other keys)"
+    if WEIBO_CLIENT_ID and not WEIBO_REDIRECT_URI.startswith(("https://", "http://")):
+        return "WEIBO_REDIRECT_URI must be an absolute http(s) URL (the one registered with Weibo)"
+    if not DEBUG:
+        # The code in the redirect and the secret sent to the API must not cross the network in clear.
+        loopback = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+        for name, url in (("WEIBO_REDIRECT_URI", WEIBO_REDIRECT_URI), ("WEIBO_API_URL", WEIBO_API_URL),
+                          ("WECHAT_API_URL", WECHAT_API_URL)):
+            if url.startswith("http://") and not url.startswith(loopback):
+                return f"{name} must use https with DEBUG off"
+    return None
+
+
+if _social_problem := _social_config_problem():
+    raise SystemExit(f"hotline: social login: {_social_problem}")
+
+# Every call to Weibo or WeChat gives up after this long (502 provider_error), never hanging a request.
+SOCIAL_HTTP_TIMEOUT_SECONDS = 5.0
+# A Weibo login's `state` and an unbound identity's bind token live this long (the issue's 10 minutes).
+SOCIAL_STATE_TTL_SECONDS = 600
+SOCIAL_BIND_TTL_SECONDS = 600
+SOCIAL_STARTS_PER_IP_PER_HOUR = env_int("SOCIAL_STARTS_PER_IP_PER_HOUR", 60, minimum=1)
+SOCIAL_CALLBACKS_PER_IP_PER_HOUR = env_int("SOCIAL_CALLBACKS_PER_IP_PER_HOUR", 30, minimum=1)
+SOCIAL_LOGINS_PER_IP_PER_HOUR = env_int("SOCIAL_LOGINS_PER_IP_PER_HOUR", 30, minimum=1)
+SOCIAL_BINDS_PER_IP_PER_HOUR = env_int("SOCIAL_BINDS_PER_IP_PER_HOUR", 30, minimum=1)
 
 # --- Chat (chat app) -----------------------------------------------------------
 
@@ -390,6 +549,39 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
 CHAT_MAX_FRAME_BYTES = 16 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
+# A subscribe with `after` replays at most this many messages, then says `replay.more`.
+CHAT_REPLAY_LIMIT = env_int("CHAT_REPLAY_LIMIT", 200, minimum=1, maximum=1000)
+# Subscribes per socket: a burst of this many, then this many per second (a token bucket).
+CHAT_SUBSCRIBE_BURST = env_int("CHAT_SUBSCRIBE_BURST", 200, minimum=1)
+CHAT_SUBSCRIBES_PER_SECOND = env_float("CHAT_SUBSCRIBES_PER_SECOND", 5.0)
+# A socket whose server-side write buffer stays full this long (the client does not read) is closed 4408.
+CHAT_SLOW_READER_SECONDS = env_float("CHAT_SLOW_READER_SECONDS", 10.0)
+# Per user, across processes: look-ups by mobile number, rooms created, member changes (per hour).
+CHAT_NUMBER_LOOKUPS_PER_HOUR = env_int("CHAT_NUMBER_LOOKUPS_PER_HOUR", 30, minimum=1)
+CHAT_ROOMS_PER_HOUR = env_int("CHAT_ROOMS_PER_HOUR", 60, minimum=1)
+CHAT_MEMBER_CHANGES_PER_HOUR = env_int("CHAT_MEMBER_CHANGES_PER_HOUR", 300, minimum=1)
+CHAT_EDIT_WINDOW_SECONDS = 48 * 3600
+
+# --- Housekeeping (Celery beat: the Procfile's `beat`) ---------------------------
+
+def _every(seconds: float, task: str, **kwargs) -> dict:
+    # A run expires after its interval: runs that piled up in the broker while no worker was up are
+    # dropped, not all done at once.
+    return {"task": task, "schedule": float(seconds), "kwargs": kwargs, "options": {"expires": float(seconds)}}
+
+
+# Each task lives in its app's tasks.py; the management commands (sms_outbox, otp_purge_expired,
+# flushexpiredsessions, clearsessions) do the same by hand. Intervals only (no crontab), so that the
+# embedded mode can run this schedule on an in-process timer (core.background).
+CELERY_BEAT_SCHEDULE = {
+    "sms-outbox-requeue-expired": _every(SMS_OUTBOX_SWEEP_SECONDS, "sms.outbox_requeue_expired"),
+    "sms-outbox-purge": _every(86400, "sms.outbox_purge"),
+    "otp-purge-expired": _every(3600, "otp.purge_expired", older_than_seconds=86400),
+    "accounts-flush-expired-sessions": _every(86400, "accounts.flush_expired_sessions", keep_days=30),
+    "chat-presence-sweep": _every(CHAT_PRESENCE_TTL_SECONDS, "chat.presence_sweep"),
+}
+# Where beat keeps the time of each entry's last run.
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
 # --- Logging -------------------------------------------------------------------
 

@@ -4,11 +4,16 @@ With REDIS_URL set, `enqueue` hands the Celery task to the Redis broker and a `w
 process runs it. In the embedded mode (no Redis) there is no broker, so the task runs
 on a small in-process thread pool. Either way it is queued only after the surrounding
 transaction commits, so a worker never looks for a row that is not there yet.
+
+Likewise the housekeeping schedule (CELERY_BEAT_SCHEDULE): the `beat` process sends it to the
+broker; the embedded mode, which has neither, runs it on a timer thread of its one process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -57,3 +62,27 @@ def dispatch(task, *args, countdown: float | None = None, **kwargs) -> None:
 def enqueue(task, *args, **kwargs) -> None:
     """Queue `task(*args, **kwargs)` to run in the background once the current transaction commits."""
     transaction.on_commit(lambda: dispatch(task, *args, **kwargs))
+
+
+def run_schedule_in_process(schedule: dict, stop: threading.Event | None = None) -> threading.Thread:
+    """Embedded mode: run each entry of a beat schedule (`{"task": name, "schedule": seconds,
+    "kwargs": {...}}`) every `schedule` seconds on the in-process pool, first one interval after
+    the start, as beat does. Runs until `stop` is set (for ever by default)."""
+    from celery import current_app
+
+    current_app.loader.import_default_modules()  # the apps' tasks modules (autodiscovery)
+    entries = [(current_app.tasks[e["task"]], float(e["schedule"]), e.get("kwargs") or {}) for e in schedule.values()]
+    stop = stop or threading.Event()
+
+    def loop():
+        due = [time.monotonic() + interval for _, interval, _ in entries]
+        while entries and not stop.wait(max(0.0, min(due) - time.monotonic())):
+            now = time.monotonic()
+            for i, (task, interval, kwargs) in enumerate(entries):
+                if due[i] <= now:
+                    due[i] = now + interval
+                    _pool().submit(_run_in_thread, task, (), kwargs)
+
+    thread = threading.Thread(target=loop, name="hotline-schedule", daemon=True)
+    thread.start()
+    return thread

@@ -1,19 +1,21 @@
 """A small threaded HTTP server on 127.0.0.1 for local stand-ins of external services.
 
-The auth4app simulator (development only) and the tests' fakes of SMS and auth providers both speak
+The auth4app and social-login simulators and the tests' fakes of SMS and auth providers all speak
 a provider's exact wire format over real HTTP, so the project's real client code runs against them.
-This is the part they share: read a request, hand it to `respond`, write the reply; a reply may ask
-for a delay (to provoke the client's timeouts), cut short when the server stops.
+This is the part they share: read a request (`parse_params` reads its query, form or JSON), hand it
+to `respond`, write the reply; a reply may ask for a delay (to provoke the client's timeouts), cut
+short when the server stops.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,23 @@ class LocalReply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to stall before answering
+
+
+def parse_params(query: str, content_type: str, body: bytes) -> dict:
+    """Query, form or JSON parameters, whichever the client used (the simulators accept all three,
+    as the providers they stand in for do)."""
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    if body:
+        if "json" in content_type:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                params.update(data)
+        else:
+            params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
+    return params
 
 
 class _Server(ThreadingHTTPServer):

@@ -29,7 +29,9 @@ def _pick_raw(forwarded_for: str, peer: str | None) -> str | None:
     chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
     # The last `hops` entries were appended by our own proxies; the one before them is the client.
     if len(chain) < hops:
-        return chain[0] if chain else peer
+        # Fewer hops than our proxies would have appended: the request did not come through all of
+        # them, so every entry may be the client's own invention. The peer is the one fact.
+        return peer
     return chain[-hops]
 
 

@@ -78,14 +78,34 @@ def peek(key: str, rate: Rate) -> Verdict:
     return Verdict(allowed=allowed, retry_after=0 if allowed else remaining, count=count)
 
 
-def check_all(checks: list[tuple[str, Rate]]) -> Verdict:
-    """Consume one hit from each (key, rate); the first exhausted one decides."""
-    worst: Verdict | None = None
+def give_back(*checks: tuple[str, Rate]) -> None:
+    """Return one hit `consume` counted in the current window to each (key, rate): a reservation that
+    turned out not to be one (a right code, a send whose transaction failed). One round trip with
+    Redis. A window that turned over meanwhile just starts one lower, which its next hit evens out."""
+    client = _redis_client()
+    if client is None:
+        for key, rate in checks:
+            consume(key, rate, amount=-1)
+        return
+    pipe = client.pipeline(transaction=False)
     for key, rate in checks:
-        verdict = consume(key, rate)
-        if not verdict.allowed and (worst is None or verdict.retry_after > worst.retry_after):
-            worst = verdict
-    return worst or Verdict(allowed=True, retry_after=0, count=0)
+        # DECR only a window that exists (a reserved hit is in it): never leaves a key without expiry.
+        _script(client, _GIVE_BACK_LUA)(keys=[cache.make_and_validate_key(_key(key, rate, _window(rate)[0]))], client=pipe)
+    pipe.execute()
+
+
+_GIVE_BACK_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+def check_all(checks: list[tuple[str, Rate]]) -> Verdict:
+    """Consume one hit from each (key, rate) in order, stopping at the first refused one: a caller
+    over one budget spends none of the budgets after it (a client over its IP budget cannot keep
+    spending a victim number's). One round trip with Redis (`cooldown_then_consume`)."""
+    gate = cooldown_then_consume(cooldown_key="", cooldown_seconds=0, checks=checks)
+    return gate.verdict
 
 
 # --- One round trip for a cooldown and several budgets -------------------------------------

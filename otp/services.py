@@ -7,10 +7,15 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
   bound to its challenge and queues the SMS after commit. It looks the number up among users
   only for the SMS's language, with one query whether or not an account exists, so its answer
   and work are the same either way.
-* `otp_authenticate` checks the number's failure budget (429), claims one try on the newest
-  challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons can ever
-  happen, even in parallel), compares in constant time, then consumes the challenge with a
-  second conditional UPDATE: exactly one request can win it.
+* `otp_code_redeemed` reserves a failure from the caller's IP budget (429), claims one try on the
+  newest live challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons
+  can ever happen, even in parallel), reserves a failure from that challenge's share of the
+  number's failure budget (429, and the challenge is blocked), compares in constant time, then
+  consumes the challenge with a second conditional UPDATE: exactly one request can win it. A
+  matching code gives its reservations back. Each step runs only if the one before allowed it, so a
+  refused request spends nothing after the refusal, and wrong tries for a number nobody sent a code
+  to cost only the caller's own IP budget. `otp_authenticate` logs in inside it, and the social bind
+  step (social.services.social_bind) binds inside it: one phone proof for every login.
 
 Every limit lives in the shared cache (`core.ratelimit`), so it holds across processes.
 The code itself is never logged, returned or stored; only the SMS gateway receives it.
@@ -22,12 +27,17 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import F
+from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
@@ -103,6 +113,13 @@ def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelim
     ]
 
 
+def _give_back_send_limits(mobile_number: str, ip: str | None) -> None:
+    """Undo `_pass_send_limits` for a send that failed (the database was unavailable): the budgets
+    get their hit back and the cooldown ends, so the retry the client is told to make can pass."""
+    ratelimit.give_back(*_send_budgets(mobile_number, ip))
+    cache.delete(_cooldown_key(mobile_number))
+
+
 def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
     """The resend cooldown (409) and the send budgets (429), then the new cooldown: one atomic step,
     one Redis round trip (`core.ratelimit.cooldown_then_consume`). A request in cooldown spends no
@@ -120,8 +137,17 @@ def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
         raise RateLimited(gate.verdict.retry_after)
 
 
-def _failure_budget(mobile_number: str) -> tuple[str, ratelimit.Rate]:
-    return f"otp:fail:number:{mobile_number}", ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR)
+def _ip_failure_budget(ip: str | None) -> tuple[str, ratelimit.Rate]:
+    return f"otp:fail:ip:{ip or 'unknown'}", ratelimit.Rate(settings.OTP_FAILURES_PER_IP_PER_HOUR, HOUR)
+
+
+def _number_failure_budget(mobile_number: str, challenge_id) -> tuple[str, ratelimit.Rate]:
+    # Keyed by the live challenge too: failures count only against a code that was really sent, and a
+    # spent budget blocks that code, not the next one the number's owner asks for.
+    return (
+        f"otp:fail:number:{mobile_number}:{challenge_id}",
+        ratelimit.Rate(settings.OTP_FAILURES_PER_NUMBER_PER_HOUR, HOUR),
+    )
 
 
 # --- the flow ---------------------------------------------------------------------------
@@ -136,8 +162,17 @@ def otp_code_send(*, mobile_number: str, ip: str | None, language: str | None = 
     when the caller's IP, the number or the whole service has spent its hourly send budget.
     """
     _pass_send_limits(mobile_number, ip)
-    sms_language = sms_language_for_number(mobile_number=mobile_number, fallback=language)
+    try:
+        return _code_issue(mobile_number=mobile_number, ip=ip, language=language)
+    except BaseException:
+        # Nothing was sent (the transaction rolled back): the limits this request passed are given
+        # back, or the client's retry after a 503 would meet a cooldown for a code it never got.
+        _give_back_send_limits(mobile_number, ip)
+        raise
 
+
+def _code_issue(*, mobile_number: str, ip: str | None, language: str | None) -> CodeSent:
+    sms_language = sms_language_for_number(mobile_number=mobile_number, fallback=language)
     ttl = settings.OTP_TTL_SECONDS
     now = clock.now()
     code = code_generate()
@@ -197,36 +232,89 @@ def _consume(challenge_id) -> bool:
     )
 
 
-def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str) -> LoginResult:
-    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+def _send_login_failed(mobile_number: str, request) -> None:
+    """Django's `user_login_failed`, as `authenticate()` sends it: what was tried, with the number
+    masked (receivers such as audit logs store it) and the code replaced like Django hides a password."""
+    credentials = {"mobile_number": mask_phone(mobile_number), "code": SafeExceptionReporterFilter.cleansed_substitute}
+    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
 
-    `code` must already be well formed (see `code_is_well_formed`). Raises InvalidCode (-> 401)
-    for every kind of bad code and RateLimited (-> 429) once the number's hourly failure budget
-    is spent. The user is created on first success.
+
+class AccountDisabled(Exception):
+    """The code was right but the account is deactivated: no session is created."""
+
+
+def _block_challenge(challenge_id) -> None:
+    """Use up a challenge's tries: its code can never log in, right or wrong."""
+    Challenge.objects.filter(pk=challenge_id).update(attempts=F("max_attempts"))
+
+
+@contextmanager
+def otp_code_redeemed(*, mobile_number: str, code: str, ip: str | None = None, request=None) -> Iterator[object]:
+    """Prove the number with its newest code, then run the caller's block in the transaction that
+    uses the code up: `with otp_code_redeemed(...) as challenge_id: <log in, bind, ...>`.
+
+    The budgets, the attempt cap and single use are the same for every caller (the OTP login here,
+    the social bind step). `code` must already be well formed (see `code_is_well_formed`). Raises
+    InvalidCode (-> 401) for every kind of bad code, after sending `user_login_failed`, and
+    RateLimited (-> 429) once the caller's IP has spent its hourly failure budget or the live code
+    its share of the number's (no code is compared then, and no signal sent). If the caller's block
+    raises, the transaction rolls back and the code is not burnt (the try stays spent).
+
+    Failures are reserved before the code is compared (an atomic INCR each), so parallel wrong
+    tries can never compare more often than a budget allows; a matching code gives them back.
     """
-    failure_key, failure_rate = _failure_budget(mobile_number)
-    verdict = ratelimit.peek(failure_key, failure_rate)
+    ip_key, ip_rate = _ip_failure_budget(ip)
+    verdict = ratelimit.consume(ip_key, ip_rate)
     if not verdict.allowed:
         raise RateLimited(verdict.retry_after)
 
     claimed = _claim_try_on_newest(mobile_number)
-    matches = False
-    if claimed is not None:
-        challenge_id, code_hmac = claimed
-        expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
-        matches = hmac.compare_digest(expected, code_hmac)
-    if not matches:
-        ratelimit.consume(failure_key, failure_rate)
+    if claimed is None:
+        # No live code: the try costs the caller's IP budget only, never the number's.
+        _send_login_failed(mobile_number, request)
         raise InvalidCode()
+    challenge_id, code_hmac = claimed
+    number_key, number_rate = _number_failure_budget(mobile_number, challenge_id)
+    verdict = ratelimit.consume(number_key, number_rate)
+    if not verdict.allowed:
+        _block_challenge(challenge_id)
+        logger.warning("otp failure budget spent: code blocked (number %s)", mask_phone(mobile_number))
+        raise RateLimited(verdict.retry_after)
+
+    expected = code_digest(challenge_id=challenge_id, mobile_number=mobile_number, code=code)
+    if not hmac.compare_digest(expected, code_hmac):
+        _send_login_failed(mobile_number, request)
+        raise InvalidCode()
+    # Not a failure after all (one round trip for both).
+    ratelimit.give_back((ip_key, ip_rate), (number_key, number_rate))
 
     with transaction.atomic():
-        # The consuming UPDATE and the login are one transaction: if recording the login fails,
-        # the code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
+        # The consuming UPDATE and the caller's work are one transaction: if that work fails, the
+        # code is not burnt. Parallel winners of `_claim_try_on_newest` wait on this row's lock and
         # then find it used.
-        if not _consume(challenge_id):
-            raise InvalidCode()
+        consumed = _consume(challenge_id)
+        if consumed:
+            yield challenge_id
+    if not consumed:
+        # Sent after the transaction, so that what a receiver writes about the failure is not
+        # rolled back with it.
+        _send_login_failed(mobile_number, request)
+        raise InvalidCode()
+
+
+def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agent: str, request=None) -> LoginResult:
+    """Exchange the newest code of an E.164 number for a login session and JWT pair.
+
+    Raises what `otp_code_redeemed` raises, and AccountDisabled (-> 403) for a deactivated user
+    (the code is not burnt then). The user is created on first success, and `login_complete` sends
+    `user_logged_in`.
+    """
+    with otp_code_redeemed(mobile_number=mobile_number, code=code, ip=ip, request=request) as challenge_id:
         user = user_get_or_create(mobile_number=mobile_number)
-        result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent)
+        if not user.is_active:
+            # Rolls the consuming UPDATE back too; the messenger login refuses them the same way.
+            raise AccountDisabled()
+        result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
     logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)
     return result
 

@@ -14,10 +14,11 @@ from rest_framework.views import APIView
 from core.net import client_ip
 
 from . import serializers
-from .services import InvalidCode, ResendCooldown, otp_authenticate, otp_code_send
+from .services import AccountDisabled, InvalidCode, ResendCooldown, otp_authenticate, otp_code_send
 
 # One message for wrong, expired, used, superseded and exhausted codes: the answer leaks nothing.
 INVALID_CODE_MESSAGE = gettext_lazy("Invalid or expired code.")
+ACCOUNT_DISABLED_MESSAGE = gettext_lazy("This account is disabled.")
 
 
 class SendCodeView(APIView):
@@ -66,7 +67,8 @@ class AuthenticateView(APIView):
             200: serializers.LoginOutput,
             400: OpenApiResponse(description="missing or malformed fields"),
             401: serializers.ErrorOutput,
-            429: OpenApiResponse(description="the number's failure budget is spent; Retry-After"),
+            403: OpenApiResponse(serializers.ErrorOutput, description="the account is disabled; no session is created"),
+            429: OpenApiResponse(description="the IP's or the code's failure budget is spent; Retry-After"),
         },
     )
     def post(self, request):
@@ -78,7 +80,10 @@ class AuthenticateView(APIView):
                 code=data.validated_data["code"],
                 ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                request=request,
             )
         except InvalidCode:
             return Response({"error": str(INVALID_CODE_MESSAGE)}, status=status.HTTP_401_UNAUTHORIZED)
+        except AccountDisabled:
+            return Response({"error": str(ACCOUNT_DISABLED_MESSAGE), "code": "inactive"}, status=status.HTTP_403_FORBIDDEN)
         return Response(result.as_payload())

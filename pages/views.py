@@ -12,14 +12,17 @@ import json
 
 import segno
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
+
+from accounts import profiles
+from social.selectors import provider_available
 
 from . import services
 
@@ -93,7 +96,20 @@ class LoginPageView(PageView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["login_config"] = {"next": safe_next(self.request)}
+        context["weibo_login"] = provider_available("weibo")
         return context
+
+
+class WeiboLoginPageView(PageView):
+    """/login/weibo/ (WEIBO_REDIRECT_URI): finishes the Weibo callback; an unbound account binds a phone."""
+
+    template_name = "pages/login_weibo.html"
+    page = "login"
+
+    def get(self, request, *args, **kwargs):
+        if not provider_available("weibo"):
+            raise Http404("Weibo login is not configured.")
+        return super().get(request, *args, **kwargs)
 
 
 @require_POST
@@ -176,3 +192,16 @@ def qr_code_svg(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
+
+
+@require_GET
+@never_cache
+def email_verify(request: HttpRequest) -> HttpResponse:
+    """GET /account/email/verify/?token=...: the link of a verification email (one use, 24 h)."""
+    user = profiles.email_verify(token=request.GET.get("token", ""))
+    return render(
+        request,
+        "pages/email_verified.html",
+        {"page": "email", "verified": user is not None, "email": user.email if user else ""},
+        status=200 if user is not None else 400,
+    )

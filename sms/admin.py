@@ -16,7 +16,7 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = [
         "to", "text", "template_id", "params", "purpose", "status", "provider", "provider_index",
         "provider_attempts", "attempts", "provider_message_id", "error_code", "last_error", "requested_by",
-        "created_at", "updated_at", "next_attempt_at", "claimed_at", "sent_at", "expires_at",
+        "created_at", "updated_at", "next_attempt_at", "claimed_at", "lease_expires_at", "sent_at", "expires_at",
     ]
 
     def has_add_permission(self, request) -> bool:

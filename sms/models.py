@@ -49,6 +49,10 @@ class Message(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        _("lease expires at"), null=True, blank=True,
+        help_text=_("While sending: the worker renews this; once it passes, the worker is presumed dead."),
+    )
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     expires_at = models.DateTimeField(
         _("deliver before"), null=True, blank=True, help_text=_("Not sent after this (an expired code is useless).")

@@ -5,8 +5,14 @@ from __future__ import annotations
 from .models import Message
 
 
-def message_get(*, message_id: int) -> Message | None:
-    return Message.objects.filter(pk=message_id).first()
+def message_get_sent_by(*, message_id: int, user) -> Message | None:
+    """A message `user` queued through the API; None for anyone else's and for every one-time code
+    SMS (whose recipient and time tell who logged in when), whoever asks."""
+    return (
+        Message.objects.filter(pk=message_id, requested_by=user)
+        .exclude(purpose=Message.Purpose.OTP)
+        .first()
+    )
 
 
 def message_status_payload(message: Message) -> dict:

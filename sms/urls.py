@@ -4,5 +4,5 @@ from . import views
 
 urlpatterns = [
     path("message/send/", views.MessageSendView.as_view(), name="sms-message-send"),
-    path("message/<int:message_id>/", views.MessageStatusView.as_view(), name="sms-message-status"),
+    path("message/<dbid:message_id>/", views.MessageStatusView.as_view(), name="sms-message-status"),
 ]

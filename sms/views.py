@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -46,9 +46,11 @@ class MessageSendView(APIView):
 class MessageStatusView(APIView):
     permission_classes = [IsAuthenticated, CanSendMessages]
 
-    @extend_schema(responses={200: MessageStatusOutput}, summary="Status of one queued SMS")
+    @extend_schema(responses={200: MessageStatusOutput}, summary="Status of one SMS the caller queued")
     def get(self, request, message_id: int):
-        message = selectors.message_get(message_id=message_id)
+        # Only the caller's own messages: the same 404 for someone else's, a code SMS and no message.
+        message = selectors.message_get_sent_by(message_id=message_id, user=request.user)
         if message is None:
-            raise NotFound(_("No such message."))
+            # "Message" is an SMS here, a chat message elsewhere: the context keeps the two apart.
+            raise NotFound(pgettext("SMS", "No such message."))
         return Response(selectors.message_status_payload(message))

@@ -112,6 +112,48 @@ def login(db):
     return make
 
 
+ADMIN_NUMBER = "+989000000001"
+ADMIN_PASSWORD = "admin-pass-123"
+
+
+def totp_now(device) -> str:
+    """The 6-digit code an authenticator app shows for `device` right now."""
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+
+
+def admin_login(client, user, password: str):
+    """Log `client` in the way staff do: the admin's login form with phone number, password and the
+    current code of its TOTP device (a new one each time, so a code is never replayed). Returns the response."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    form = {"username": str(user.mobile_number), "password": password, "otp_token": totp_now(device)}
+    response = client.post("/admin/login/?next=/admin/", form)
+    assert response.status_code == 302 and response["Location"] == "/admin/", response.content.decode()[:3000]
+    return response
+
+
+@pytest.fixture
+def admin_user(db):
+    """A superuser with a password (pytest-django's, replaced: the admin also needs a TOTP device)."""
+    from accounts.models import User
+
+    return User.objects.create_superuser(mobile_number=ADMIN_NUMBER, password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    """A Django client logged in to the admin with password and TOTP code."""
+    from django.test import Client
+
+    client = Client()
+    admin_login(client, admin_user, ADMIN_PASSWORD)
+    return client
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
@@ -132,3 +174,12 @@ def auth_client(user_factory, login):
         return client, result
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.processes import DRILL_FIGURES
+
+    if DRILL_FIGURES:
+        terminalreporter.section("fault drills")
+        for line in DRILL_FIGURES:
+            terminalreporter.write_line(line)

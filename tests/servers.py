@@ -57,11 +57,14 @@ class ServerProcess:
             cmd = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                    "--port", str(self.port), "--no-access-log", "--ws-per-message-deflate", "false"]
         else:
-            cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+            # As the Procfile runs it: daphne through config.serve (the access log goes through logging).
+            cmd = [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
         self.log_path = ROOT / "var" / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # PORT: the server knows where it serves (the DEBUG simulators' default URLs are built from it).
+        env = {**self.env, "PORT": str(self.port)}
+        self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -104,6 +107,10 @@ def server_env(**overrides: str) -> dict[str, str]:
             "DEBUG": "0",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # Production settings otherwise, on plain HTTP with the console SMS provider on purpose.
+            "SMS_ALLOW_DEV_PROVIDER": "1",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})

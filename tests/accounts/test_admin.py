@@ -1,4 +1,5 @@
-"""Sessions in Django admin, driven through the admin's own views with a logged-in superuser."""
+"""Sessions in Django admin, driven through the admin's own views with a superuser logged in with
+password and TOTP code (tests/conftest.py's admin_client)."""
 
 import pytest
 from django.test import Client
@@ -8,18 +9,6 @@ from rest_framework.test import APIClient
 from accounts.models import LoginSession, User
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_user(db):
-    return User.objects.create_superuser(mobile_number="+989000000001", password="admin-pass-123")
-
-
-@pytest.fixture
-def admin_client(admin_user):
-    client = Client()
-    assert client.login(mobile_number="+989000000001", password="admin-pass-123")
-    return client
 
 
 def me(access: str) -> int:
@@ -81,8 +70,9 @@ def test_deactivating_through_the_user_change_form_ends_sessions(admin_client, u
         "last_login_0": "",
         "last_login_1": "",
     }
-    management = page.context["inline_admin_formsets"][0].formset.management_form
-    data.update({f"{management.prefix}-{key}": value for key, value in management.initial.items()})
+    for inline in page.context["inline_admin_formsets"]:  # every inline on the page (sessions, identities)
+        management = inline.formset.management_form
+        data.update({f"{management.prefix}-{key}": value for key, value in management.initial.items()})
     response = admin_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.profiles import ProfileError, profile_update
 from accounts.selectors import language_for_user, sms_language_for_number
-from accounts.services import set_user_language
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,8 @@ def test_patch_me_sets_and_clears_the_language(auth_client):
     assert result.user.language == "fa"
     assert client.get("/api/me/").json()["language"] == "fa"
 
-    # Other fields are read-only here; a PATCH without `language` changes nothing.
-    untouched = client.patch("/api/me/", {"mobile_number": "+989120000000"}, format="json")
+    # The number cannot be changed here; a PATCH without `language` leaves it as it was.
+    untouched = client.patch("/api/me/", {"mobile_number": "+989120000000", "display_name": "Sara"}, format="json")
     assert untouched.status_code == 200 and untouched.json()["language"] == "fa"
     assert untouched.json()["mobile_number"] == str(result.user.mobile_number)
 
@@ -33,22 +33,23 @@ def test_patch_me_sets_and_clears_the_language(auth_client):
 @pytest.mark.parametrize("bad", ["de", "zh", "FA", 7, None])
 def test_patch_me_refuses_a_language_we_do_not_have(auth_client, bad):
     client, result = auth_client()
-    response = client.patch("/api/me/", {"language": bad}, format="json")
+    response = client.patch("/api/me/", {"language": bad, "display_name": "Sara"}, format="json")
     assert response.status_code == 400
-    assert "language" in response.json()
+    assert response.json()["code"] == "invalid" and "zh-hans" in response.json()["detail"]
+    # Nothing of a refused change is kept, the other fields neither.
     result.user.refresh_from_db()
-    assert result.user.language == ""
+    assert (result.user.language, result.user.display_name) == ("", "")
 
 
 def test_patch_me_needs_a_login(api_client):
     assert api_client.patch("/api/me/", {"language": "fa"}, format="json").status_code == 401
 
 
-def test_set_user_language_refuses_unknown_codes(user_factory):
+def test_profile_update_refuses_unknown_language_codes(user_factory):
     user = user_factory()
-    with pytest.raises(ValueError):
-        set_user_language(user, "de")
-    set_user_language(user, "zh-hans")
+    with pytest.raises(ProfileError):
+        profile_update(user=user, language="de")
+    profile_update(user=user, language="zh-hans")
     user.refresh_from_db()
     assert user.language == "zh-hans"
 

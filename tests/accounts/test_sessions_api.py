@@ -135,7 +135,7 @@ def test_me_returns_the_user(user_factory, login):
     response = bearer(login(user).access).get("/api/me/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "mobile_number", "date_joined", "language"}
+    assert set(body) == {"id", "mobile_number", "date_joined", "display_name", "avatar_url", "email", "email_verified", "language"}
     assert body["id"] == user.pk and body["mobile_number"] == "+989121234567"
     datetime.fromisoformat(body["date_joined"].replace("Z", "+00:00"))
 

@@ -110,6 +110,7 @@ def test_settings_enable_the_simulator_only_with_debug_on_and_no_key():
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "AUTH4APP_"))}
     env["PORT"] = "8123"
+    env["SMS_ALLOW_DEV_PROVIDER"] = "1"
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         [False, "https://api.auth4app.com"],
@@ -130,6 +131,9 @@ def test_debug_page_lists_pending_codes_and_confirms(client, settings):
     page = client.get("/dev/auth4app/")
     assert page.status_code == 200
     assert str(issued.json()["code"]) in page.content.decode() and "Confirm" in page.content.decode()
+    # Its inline styles are allowed on this development page only; scripts stay 'self'.
+    assert "style-src 'self' 'unsafe-inline'" in page["Content-Security-Policy"]
+    assert "script-src" not in page["Content-Security-Policy"] and "default-src 'self'" in page["Content-Security-Policy"]
     assert client.post("/dev/auth4app/code/result", {"code_id": code_id}).json()["auth"] is False
     assert client.post("/dev/auth4app/confirm", {"code_id": code_id}).status_code == 302
     assert client.post("/dev/auth4app/code/result", {"code_id": code_id}).json() == {"auth": True, "phone": "79991234567"}

@@ -78,16 +78,45 @@ def _bench_redis_url() -> str:
     return url.rsplit("/", 1)[0] + "/7"
 
 
+def _bench_database_url(name: str) -> str | None:
+    """A throwaway database of its own beside the tests' PostgreSQL (dropped afterwards), so the smoke
+    run never meets a schema that another checkout's migrations left in the bench's default `h_bench`."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return None  # the bench's own default (PostgreSQL on 127.0.0.1 if it answers, else SQLite)
+    return url.rsplit("/", 1)[0] + "/h_" + name.replace("-", "_")
+
+
+def _drop_databases(url: str) -> None:
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    cfg = dj_database_url.parse(url)
+    params = dict(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
+                  password=cfg["PASSWORD"] or None, connect_timeout=3)
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        for name in (cfg["NAME"], f"{cfg['NAME']}_peer"):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture(scope="module")
 def quick_run() -> dict:
     """One `python -m bench --quick` of every scenario and kind on daphne x1, shared by the tests below."""
     name = f"smoke-{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.setdefault("BENCH_REDIS_URL", _bench_redis_url())
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--servers", "daphne", "--processes", "1", "--name", name],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=500,
-    )
+    database_url = None if "BENCH_DATABASE_URL" in env else _bench_database_url(name)
+    if database_url:
+        env["BENCH_DATABASE_URL"] = database_url
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", "--quick", "--servers", "daphne", "--processes", "1", "--name", name],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=500,
+        )
+    finally:
+        if database_url:
+            _drop_databases(database_url)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     saved = sorted((ROOT / "bench" / "results").glob(f"*-{name}-quick.json"))
     assert saved, "no JSON result was saved"

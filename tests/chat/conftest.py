@@ -70,3 +70,21 @@ async def chat_socket(asgi_app, login):
     yield make
     for sock in opened:
         await sock.close()
+
+
+def make_group(owner, members, title: str = "t"):
+    """A group of `owner` and `members` made directly in the database (as if every member had
+    accepted an invitation): the services' own rules are tested where they are the subject."""
+    from chat.models import Membership, Room
+
+    room = Room.objects.create(kind=Room.Kind.GROUP, title=title, owner=owner)
+    Membership.objects.bulk_create([Membership(room=room, user=user) for user in [owner, *members]])
+    return room
+
+
+def open_direct(user, other):
+    """The direct room of two users, opened by `user` typing `other`'s number."""
+    from chat import services
+
+    room, _ = services.room_direct_open(user=user, mobile_number=str(other.mobile_number))
+    return room

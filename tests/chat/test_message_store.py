@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from chat import services
 from chat.errors import ChatError
 from chat.models import Message
+from tests.chat.conftest import make_group, open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def pair(user_factory):
     alice, bob, stranger = user_factory(), user_factory(), user_factory()
-    room = services.room_group_create(owner=alice, title="t", members=[bob.pk])
+    room = make_group(alice, [bob])
     return alice, bob, stranger, room
 
 

@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import connect
 
 from chat import services
+from tests.chat.conftest import make_group, open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +19,7 @@ SERVER_ENV = {"CHAT_MESSAGES_PER_WINDOW": "100000", "CHAT_PRESENCE_TTL_SECONDS":
 @pytest.fixture
 def people(user_factory, login):
     alice, bob = user_factory(), user_factory()
-    room, _ = services.room_direct_open(user=alice, user_id=bob.pk)
+    room = open_direct(alice, bob)
     return {"alice": login(alice), "bob": login(bob), "room": room.pk}
 
 

@@ -2,6 +2,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
+from tests.chat.conftest import make_group, open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def pair(user_factory):
     alice, bob = user_factory(), user_factory()
-    room, _ = services.room_direct_open(user=alice, user_id=bob.pk)
+    room = open_direct(alice, bob)
     return alice, bob, room
 
 
@@ -66,10 +67,10 @@ async def test_deliveries_take_no_database_thread_hop(chat_socket, pair, monkeyp
     assert hops == []
 
 
-async def test_replay_spans_several_chunks(chat_socket, pair, monkeypatch):
-    from chat import consumers
-
-    monkeypatch.setattr(consumers, "REPLAY_CHUNK", 2)
+async def test_a_replay_stops_at_the_limit_and_says_more_is_available(chat_socket, pair, settings):
+    """Issue 15: one subscribe used to stream a room's whole history. It replays at most
+    CHAT_REPLAY_LIMIT messages, then `replay.more`; the client pages through the REST history."""
+    settings.CHAT_REPLAY_LIMIT = 2
     alice, bob, room = pair
     sent = []
     for n in range(5):
@@ -77,11 +78,22 @@ async def test_replay_spans_several_chunks(chat_socket, pair, monkeypatch):
         sent.append(payload["id"])
     b = await chat_socket(bob)
     await b.send({"type": "subscribe", "room": room.pk, "after": sent[0]})
-    replayed = [(await b.recv_type("message.new"))["message"]["id"] for _ in range(4)]
-    assert replayed == sent[1:]
-    assert await b.recv_type("subscribed") == {"type": "subscribed", "room": room.pk, "last_id": sent[-1]}
-    await b.send({"type": "subscribe", "room": room.pk, "after": sent[-1]})
-    assert await b.recv_type("subscribed") == {"type": "subscribed", "room": room.pk, "last_id": sent[-1]}
+    frames = [await b.recv() for _ in range(4)]
+    assert [f["type"] for f in frames] == ["message.new", "message.new", "replay.more", "subscribed"]
+    assert [f["message"]["id"] for f in frames[:2]] == sent[1:3]
+    assert frames[2] == {"type": "replay.more", "room": room.pk, "after": sent[2]}
+    assert frames[3] == {"type": "subscribed", "room": room.pk, "last_id": sent[2]}
+    assert (await b.recv())["type"] == "presence.state"
+    # Exactly the limit: no replay.more.
+    await b.send({"type": "subscribe", "room": room.pk, "after": sent[2]})
+    frames = [await b.recv() for _ in range(3)]
+    assert [f["type"] for f in frames] == ["message.new", "message.new", "subscribed"]
+    assert frames[2]["last_id"] == sent[-1]
+    await b.recv_type("presence.state")
+    # A live message after the subscription arrives once.
+    await database_sync_to_async(services.message_send)(user=alice, room_id=room.pk, text="live")
+    assert (await b.recv_type("message.new"))["message"]["text"] == "live"
+    assert await b.silent(0.2)
 
 
 async def test_a_refused_subscribe_leaves_the_room_group(chat_socket, pair, user_factory):

@@ -9,6 +9,7 @@ from channels.layers import get_channel_layer
 
 from chat import services
 from chat.models import Membership, Message
+from tests.chat.conftest import make_group, open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +19,7 @@ db = database_sync_to_async
 @pytest.fixture
 def trio(user_factory):
     alice, bob, carol = user_factory(), user_factory(), user_factory()
-    room = services.room_group_create(owner=alice, title="t", members=[bob.pk])
+    room = make_group(alice, [bob])
     return alice, bob, carol, room
 
 
@@ -203,6 +204,7 @@ async def test_unsubscribe_and_removed_member_stop_getting_the_room(chat_socket,
     await b.recv_type("presence.state")
     await db(services.room_member_remove)(actor=alice, room_id=room.pk, user_id=bob.pk)
     assert await b.recv_type("unsubscribed", timeout=1) == {"type": "unsubscribed", "room": room.pk, "reason": "removed"}
+    assert await b.recv_type("room.removed", timeout=1) == {"type": "room.removed", "room": room.pk}
     await a.send({"type": "message.send", "room": room.pk, "text": "secret", "client_id": "u2"})
     await a.recv_type("message.ack")
     assert await b.silent(0.3)

@@ -46,6 +46,17 @@ def test_forwarded_for_ignored_unless_trusted():
     assert scope_client_ip(scope) == "10.0.0.2"
 
 
+def test_fewer_forwarded_hops_than_trusted_proxies_means_the_peer():
+    with override_settings(TRUSTED_PROXY_COUNT=2):
+        full = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4, 10.0.0.9", REMOTE_ADDR="10.0.0.1")
+        assert client_ip(full) == "1.2.3.4"
+        # One hop where two proxies would have appended two: the client wrote it (today: 6.6.6.6 was used).
+        short = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="6.6.6.6", REMOTE_ADDR="10.0.0.1")
+        assert client_ip(short) == "10.0.0.1"
+        scope = {"client": ("10.0.0.2", 1), "headers": [(b"x-forwarded-for", b"6.6.6.6")]}
+        assert scope_client_ip(scope) == "10.0.0.2"
+
+
 def test_fixed_window_limit_and_retry_after():
     rate = ratelimit.Rate(limit=2, period=60)
     with time_machine.travel(1_800_000_000, tick=False):

@@ -103,3 +103,24 @@ def test_consume_and_peek_on_one_client_keep_counts_and_give_windows_a_lifetime(
         if backend == "redis":
             window_key = cache.make_and_validate_key(ratelimit._key("g:c", rate, T0 // 60))
             assert 0 < ratelimit._redis_client().ttl(window_key) <= 65
+
+
+def test_give_back_returns_reserved_hits_in_one_call(backend):
+    ip, number = ratelimit.Rate(limit=2, period=3600), ratelimit.Rate(limit=5, period=3600)
+    with time_machine.travel(T0, tick=False):
+        ratelimit.consume("g:ip", ip)
+        ratelimit.consume("g:ip", ip)
+        ratelimit.consume("g:number", number)
+        ratelimit.give_back(("g:ip", ip), ("g:number", number))
+        assert _count("g:ip", ip) == 1 and _count("g:number", number) == 0
+        assert ratelimit.consume("g:ip", ip).allowed  # the given-back hit is usable again
+
+
+def test_check_all_stops_at_the_first_refusal(backend):
+    budgets = [("g:ip", ratelimit.Rate(limit=1, period=3600)), ("g:number", ratelimit.Rate(limit=5, period=3600))]
+    with time_machine.travel(T0 + 600, tick=False):
+        assert ratelimit.check_all(budgets).allowed
+        for _ in range(3):
+            refused = ratelimit.check_all(budgets)
+            assert not refused.allowed and refused.retry_after == 3000
+        assert _count("g:number", budgets[1][1]) == 1  # today every refused call spent it too

@@ -13,6 +13,7 @@ def otp_settings(settings):
     settings.OTP_SENDS_PER_NUMBER_PER_HOUR = 5
     settings.OTP_SENDS_PER_IP_PER_HOUR = 20
     settings.OTP_FAILURES_PER_NUMBER_PER_HOUR = 20
+    settings.OTP_FAILURES_PER_IP_PER_HOUR = 30
     settings.OTP_GLOBAL_SENDS_PER_HOUR = 1000
     settings.TRUSTED_PROXY_COUNT = 0
     settings.PHONE_DEFAULT_REGION = None

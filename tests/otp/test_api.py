@@ -327,23 +327,22 @@ def test_persian_digits_are_read_as_digits(client, sms):
     assert authenticate(client, persian).status_code == 200
 
 
-def test_failure_budget_per_number_is_429_even_for_the_right_code(client, sms, otp_settings):
+def test_a_spent_failure_budget_blocks_that_code_and_not_the_next_one(client, sms, otp_settings):
     otp_settings.OTP_FAILURES_PER_NUMBER_PER_HOUR = 7
+    otp_settings.OTP_MAX_ATTEMPTS = 10  # so the budget, not the per-code cap, is what fires
     otp_settings.OTP_RESEND_SECONDS = 0
     with time_machine.travel(HOUR_START + 100, tick=False) as traveller:
         send(client)
         code = sms.last_code(NUMBER)
-        for _ in range(5):  # kills the first code
+        for _ in range(7):
             assert authenticate(client, wrong_code(code)).status_code == 401
-        send(client)
-        code = sms.last_code(NUMBER)
-        for _ in range(2):
-            assert authenticate(client, wrong_code(code)).status_code == 401
-        response = authenticate(client, code)
+        response = authenticate(client, code)  # the budget is spent: no comparison, even for the right code
         assert _assert_rate_limited(response)["retry_after"] == 3500
         assert "error" not in response.json()
-        assert authenticate(client, code, number=OTHER).status_code == 401  # per number
-        traveller.shift(3500)  # the next hour: a new code works
+        assert authenticate(client, code).status_code == 401  # that code is blocked for good
+        assert Challenge.objects.get().status == "exhausted"
+        # The owner asks for another code: it works (the budget blocked a code, not the number).
+        traveller.shift(1)
         send(client)
         assert authenticate(client, sms.last_code(NUMBER)).status_code == 200
 
@@ -373,14 +372,10 @@ def test_a_trusted_hop_that_is_not_an_address_is_not_a_500(sms, otp_settings):
     assert LoginSession.objects.get().ip is None
 
 
-def test_admin_lists_challenges_read_only_without_their_hmac(client, sms, user_factory):
-    from django.test import Client
-
+def test_admin_lists_challenges_read_only_without_their_hmac(client, sms, admin_client):
     send(client)
     challenge = Challenge.objects.get()
-    admin_user = user_factory("+989120000001", password="pw-for-admin-test", is_staff=True, is_superuser=True)
-    browser = Client()
-    browser.force_login(admin_user)
+    browser = admin_client
     listing = browser.get("/admin/otp/challenge/")
     assert listing.status_code == 200 and "+989121234567" in listing.content.decode()
     detail = browser.get(f"/admin/otp/challenge/{challenge.pk}/change/")

@@ -8,11 +8,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import connection
 
 from accounts.models import LoginSession
 from otp import services
 from otp.models import Challenge
+from tests.receivers import receiving
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("otp_settings")]
 
@@ -41,9 +43,12 @@ def test_right_code_posted_in_parallel_logs_in_exactly_once(otp_settings, sms):
     otp_settings.OTP_MAX_ATTEMPTS = threads  # every request gets past the attempt claim and races to consume
     services.otp_code_send(mobile_number=NUMBER, ip="203.0.113.7")
     code = sms.last_code(NUMBER)
-    statuses = _post_all_at_once([{"mobile_number": NUMBER, "code": code}] * threads)
+    with receiving(user_logged_in) as logins, receiving(user_login_failed) as failures:
+        statuses = _post_all_at_once([{"mobile_number": NUMBER, "code": code}] * threads)
     assert sorted(statuses) == [200] + [401] * (threads - 1)
     assert LoginSession.objects.count() == 1
+    # Django's auth signals agree: one login, and every request that lost the race failed.
+    assert len(logins) == 1 and len(failures) == threads - 1
     assert Challenge.objects.get().consumed_at is not None
 
 

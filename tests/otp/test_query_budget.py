@@ -49,9 +49,16 @@ def test_authenticate_statements_for_a_new_and_a_returning_user(client, known_co
     body = {"mobile_number": NUMBER, "code": known_code}
     first = _statements(lambda: client.post("/api/authenticate/", body, format="json"))
     # claim (UPDATE ... RETURNING), consume, the user (SELECT, then SAVEPOINT/INSERT/RELEASE for a new
-    # one), the session, simplejwt's outstanding token, the session's refresh token record
-    assert len(first) == 9, first
+    # one), the session, simplejwt's outstanding token, the session's refresh token record, and
+    # last_login (django.contrib.auth's receiver of user_logged_in)
+    assert len(first) == 10, first
     assert "RETURNING" in first[0].upper()
+    assert _last_login_writes(first) == 1
     client.post("/api/otp/send/", {"mobile_number": NUMBER}, format="json")
     again = _statements(lambda: client.post("/api/authenticate/", body, format="json"))
-    assert len(again) == 6, again
+    assert len(again) == 7, again
+    assert _last_login_writes(again) == 1
+
+
+def _last_login_writes(sql: list[str]) -> int:
+    return sum(1 for s in sql if s.startswith('UPDATE "accounts_user" SET "last_login"'))

@@ -77,15 +77,21 @@ def new_context(browser):
     """`new_context()` -> a fresh browser context (its own cookies, like another device)."""
     contexts = []
 
+    violations: list[str] = []
+
     def make(**options):
-        context = browser.new_context(viewport=DESKTOP, **options)
+        options.setdefault("viewport", DESKTOP)
+        context = browser.new_context(**options)
         context.set_default_timeout(10_000)
+        # Every page runs under the site's Content-Security-Policy: anything it blocks is a failure.
+        context.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == []
 
 
 def shoot(page, name: str) -> None:
@@ -117,7 +123,8 @@ def log_in_context(context, server, login_result) -> None:
 
 
 def wait_connected(page) -> None:
-    page.wait_for_selector("#connection[data-state='open']")
+    # (attached, not visible: at phone width a healthy connection's status is not shown)
+    page.wait_for_selector("#connection[data-state='open']", state="attached")
 
 
 @pytest.fixture

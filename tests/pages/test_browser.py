@@ -108,7 +108,7 @@ def message_texts(page) -> list[str]:
 
 def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server, new_context, user_factory, login):
     server = page_server()
-    alice, bob = user_factory("+989121110003"), user_factory("+989121110004")
+    alice, bob = user_factory("+989121110003", display_name="Alice"), user_factory("+989121110004", display_name="Bob")
     alice_context, bob_context = new_context(), new_context()
     log_in_context(alice_context, server, login(alice))
     log_in_context(bob_context, server, login(bob))
@@ -119,15 +119,15 @@ def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server
     wait_connected(alice_page)
     alice_page.get_by_label("Start a chat by phone number").fill(str(bob.mobile_number))
     alice_page.get_by_role("button", name="Start").click()
-    alice_page.locator("#room-title", has_text=str(bob.mobile_number)).wait_for()
+    alice_page.locator("#room-title", has_text="Bob").wait_for()
     alice_page.get_by_label("Message").fill("Hello Bob")
     alice_page.keyboard.press("Enter")
     alice_page.locator(".msg.mine .status[data-status='sent']").wait_for()
 
-    # Bob sees the chat with one unread message and Alice online.
+    # Bob sees the chat with one unread message and Alice online, by her name (never her number).
     bob_page.goto(f"{server.url}/chat/")
     wait_connected(bob_page)
-    room = bob_page.locator(".room", has_text=str(alice.mobile_number))
+    room = bob_page.locator(".room", has_text="Alice")
     room.locator(".badge", has_text="1").wait_for()
     room.locator(".dot.online").wait_for()
     shoot(bob_page, "chat-rooms")
@@ -140,8 +140,8 @@ def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server
 
     # Bob types: Alice sees it; he sends: Alice gets the message live.
     bob_page.get_by_label("Message").type("Hi Alice")
-    # The number is a bidi isolate (U+2066 ... U+2069) inside the sentence, so it reads right in any language.
-    alice_page.locator("#typing", has_text=f"\u2066{bob.mobile_number}\u2069 is typing").wait_for()
+    # The name is a bidi isolate (U+2068 ... U+2069) inside the sentence, so it reads right in any language.
+    alice_page.locator("#typing", has_text="\u2068Bob\u2069 is typing").wait_for()
     bob_page.keyboard.press("Enter")
     alice_page.locator(".msg.theirs .text", has_text="Hi Alice").wait_for()
     alice_page.locator("#typing:empty").wait_for()
@@ -174,6 +174,8 @@ def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server
     bob_page.wait_for_timeout(300)  # any late duplicate would land now
     assert message_texts(bob_page) == expected
     assert message_texts(alice_page) == expected
+    # Bob never had Alice's number; she typed his, so only her page may show it.
+    assert str(alice.mobile_number) not in bob_page.content()
     # Bob's catch-up counts as read: Alice's last message shows "Read".
     alice_page.locator(".msg.mine").nth(3).locator(".status[data-status='read']").wait_for()
 

@@ -61,12 +61,14 @@ def box(page, selector: str) -> dict:
 @pytest.fixture
 def people(user_factory, login):
     """Two people with a direct chat of a few messages, one Latin, one Persian, one Chinese."""
-    from chat.models import Message
-    from chat.services import room_direct_open
+    from chat.models import Membership, Message, Room
 
     me, friend = user_factory("+989121110101"), user_factory("+8613800138001")
-    room, _created = room_direct_open(user=me, user_id=friend.pk)
-    # Rows, not chat.services.message_send: nobody listens yet, and its events would need an event loop.
+    # Rows, not chat.services: nobody listens yet, and its events would need an event loop. I opened
+    # the room by my friend's number, so I see it (the friend has no display name: the number names them).
+    room = Room.objects.create(kind=Room.Kind.DIRECT, direct_low_id=me.pk, direct_high_id=friend.pk)
+    Membership.objects.create(room=room, user=me, peer_number_known=True)
+    Membership.objects.create(room=room, user=friend)
     for sender, text in [
         (friend, "Hello from Beijing 你好"),
         (me, "سلام! this line starts in Persian"),
@@ -203,7 +205,7 @@ def test_the_switcher_changes_the_language_and_saves_it_to_the_account(page_serv
     assert page.evaluate("document.documentElement.lang") == "en"
     page.locator("#language-select").select_option("ru")
     page.locator("#language-apply").click()
-    page.wait_for_function("document.documentElement.lang === 'ru'")
+    page.locator("html[lang='ru']").wait_for(state="attached")
     assert page.url.endswith("/account/sessions/")
     page.locator("h1", has_text="Ваши сеансы").wait_for()
     me.refresh_from_db()

@@ -33,7 +33,7 @@ def access_works(client, access: str) -> bool:
     return client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/login/", "/chat/", "/account/sessions/"])
+@pytest.mark.parametrize("path", ["/login/", "/chat/", "/account/sessions/", "/account/profile/"])
 def test_pages_render_with_csrf_cookie_and_local_assets_only(client, path):
     response = client.get(path)
     assert response.status_code == 200
@@ -43,6 +43,29 @@ def test_pages_render_with_csrf_cookie_and_local_assets_only(client, path):
     # Offline: nothing is fetched from another origin.
     assert "http://" not in html and "https://" not in html
     assert response["Cache-Control"].startswith("max-age=0") or "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("path", ["/login/", "/chat/", "/account/sessions/", "/admin/login/"])
+def test_pages_send_a_content_security_policy_and_have_no_inline_script(client, path):
+    import re
+
+    response = client.get(path)
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    html = response.content.decode()
+    for tag in re.findall(r"<script\b[^>]*>", html, re.I):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", html, re.I)  # no inline event handlers
+    assert not re.search(r"<style\b|\sstyle\s*=", html, re.I)
+
+
+def test_api_responses_carry_no_page_policy_and_the_docs_allow_only_their_inline_styles(client):
+    assert "Content-Security-Policy" not in client.get("/healthz")
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and "script-src" not in docs["Content-Security-Policy"]
+    assert "default-src 'self'" in docs["Content-Security-Policy"]
+    assert "<script>" not in docs.content.decode()  # the split view serves its script from ?script
 
 
 def test_root_goes_to_chat(client):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
+import threading
+import time
 
 from tests.fakes.http import Reply, Request
 
@@ -200,3 +203,42 @@ def received_text(name: str, request: Request) -> str:
     if request.headers.get("content-type", "").startswith("application/json"):
         return str(request.json())
     return str(request.params())
+
+
+class AcceptingTwilio:
+    """Twilio's Messages API for fault drills: accepts every well-formed message, noting when it
+    arrived (a provider accepts a message when it receives it, whatever happens to its reply), and
+    answers after `reply_delay` seconds so that deliveries are in flight when a fault strikes."""
+
+    CODE = re.compile(r"\b(\d{6})\b")
+
+    def __init__(self, reply_delay: float = 0.0):
+        self.twilio = FakeTwilio()
+        self.reply_delay = reply_delay
+        self.accepted: list[tuple[float, str, str]] = []  # (time.monotonic(), To, the code in Body)
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        reply = self.twilio(request)
+        if reply.status == 201:
+            form = request.form()
+            match = self.CODE.search(form["Body"])
+            with self._lock:
+                self.accepted.append((time.monotonic(), form["To"], match.group(1) if match else ""))
+        reply.delay = self.reply_delay
+        return reply
+
+    def env(self, url: str) -> dict[str, str]:
+        """The settings that send every SMS of a server or worker process here."""
+        config = self.twilio.config
+        return {"SMS_PROVIDER": "twilio", "SMS_FALLBACK_PROVIDERS": "", "TWILIO_API_URL": url,
+                "TWILIO_ACCOUNT_SID": config["ACCOUNT_SID"], "TWILIO_AUTH_TOKEN": config["AUTH_TOKEN"],
+                "TWILIO_FROM": config["FROM"], "TWILIO_MESSAGING_SERVICE_SID": ""}
+
+    def by_number(self) -> dict[str, list[tuple[float, str]]]:
+        """Each number's acceptances, oldest first: [(time, code), ...]."""
+        found: dict[str, list[tuple[float, str]]] = {}
+        with self._lock:
+            for at, to, code in self.accepted:
+                found.setdefault(to, []).append((at, code))
+        return found

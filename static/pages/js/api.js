@@ -15,6 +15,12 @@ export const pageLanguage = document.documentElement.lang || "en";
 const numbers = new Intl.NumberFormat(pageLanguage);
 const twoDigits = new Intl.NumberFormat(pageLanguage, { minimumIntegerDigits: 2 });
 
+/** `format` for DOM: the text's %(name)s placeholders become the given nodes (or strings), so an
+ *  element such as <time> sits where the translation puts it. */
+export function formatNodes(text, values) {
+  return text.split(/%\((\w+)\)s/).map((part, index) => (index % 2 ? values[part] ?? "" : part)).filter((part) => part !== "");
+}
+
 /** A number in the page's digits (Persian digits in a Persian page). */
 export const number = (n) => numbers.format(n);
 
@@ -38,6 +44,16 @@ export function asciiDigits(text) {
 export const ltr = (text) => `\u2066${text}\u2069`;
 
 const PHONE_LIKE = /^[+\d\s().,-]*$/;
+
+/** A name or title set inside a sentence: a bidi isolate in the direction of its own first letter (a
+ *  Latin name in a Persian sentence, or the reverse, keeps its order and leaves the sentence's alone);
+ *  a phone number left to right. */
+export const isolate = (text) => (PHONE_LIKE.test(text || "") ? ltr(text) : `\u2068${text}\u2069`);
+
+const lists = new Intl.ListFormat(pageLanguage, { style: "long", type: "conjunction" });
+
+/** "A, B and C" in the page's language ("A، B و C", "A、B和C"). */
+export const listText = (items) => lists.format(items);
 
 /** The `dir` of an element showing a name, a title or a message: a phone number (no letters) reads left
  *  to right; anything else in the direction of its first letter. (`dir="auto"` alone would give a bare
@@ -170,12 +186,14 @@ export async function api(path, { method = "GET", body } = {}) {
   for (let attempt = 0; ; attempt += 1) {
     const token = await currentAccess();
     const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // A FormData body (a file upload) goes as multipart, with the boundary the browser picks.
+    const isForm = body instanceof FormData;
+    if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
     const reply = await fetch(path, {
       method,
       headers,
       credentials: "omit",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || isForm ? body : JSON.stringify(body),
     });
     if (reply.status !== 401) return reply;
     access = null;
@@ -235,6 +253,44 @@ export function durationText(seconds) {
     return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: number(minutes) });
   }
   return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: number(seconds) });
+}
+
+/** sessionStorage key of where to land after a social login's round trip (the login page's `next`). */
+export const SOCIAL_NEXT_KEY = "hotline-social-next";
+
+/** A same-site path to go to after logging in, or /chat/. */
+export function safeNext(path) {
+  return typeof path === "string" && path.startsWith("/") && !path.startsWith("//") && !path.startsWith("/\\")
+    ? path
+    : "/chat/";
+}
+
+/** Show `text` in an error element, given as the element or its id (hidden when there is no text). */
+export function showError(target, text) {
+  const element = typeof target === "string" ? document.getElementById(target) : target;
+  element.textContent = text || "";
+  element.hidden = !text;
+}
+
+/** Disable a button while its request runs, and say so to assistive technology. */
+export function busy(button, on) {
+  button.disabled = on;
+  button.setAttribute("aria-busy", on ? "true" : "false");
+}
+
+/** The words for a 429: when to try again. */
+export function tooManyText(error) {
+  return error.retryAfter
+    ? format(_("Too many attempts. Try again in %(wait)s."), { wait: durationText(error.retryAfter) })
+    : _("Too many attempts. Try again later.");
+}
+
+const whenFormat = dateFormat({ dateStyle: "medium", timeStyle: "short" });
+
+/** A date and time from the API (ISO 8601) in the page's language and calendar, or "" when unreadable. */
+export function whenText(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : whenFormat.format(date);
 }
 
 /** "1:05" for 65 seconds, in the page's digits. */
@@ -379,13 +435,40 @@ export class LiveSocket {
   }
 }
 
+/** What a page shows for a user: their display name, else the number I typed (if any), else "User N". */
+export function personName(user) {
+  if (!user) return "";
+  return user.display_name || user.mobile_number || format(_("User %(id)s"), { id: number(user.id) });
+}
+
+/** A round picture of a user: their avatar, or their initial. */
+export function avatarElement(user, size = "small") {
+  const element = document.createElement("span");
+  element.className = `avatar ${size}`;
+  element.setAttribute("aria-hidden", "true");
+  if (user && user.avatar_url) {
+    const image = document.createElement("img");
+    image.src = user.avatar_url;
+    image.alt = "";
+    element.append(image);
+  } else {
+    // The first letter, not a bidi isolate's control character (see `isolate`).
+    element.textContent = (personName(user) || "?").replace(/[\u2066-\u2069]/g, "").trim().charAt(0).toUpperCase();
+  }
+  return element;
+}
+
 /** Header shared by the logged-in pages: my number, log out, connection status. */
 export async function setUpHeader() {
   document.getElementById("logout-button")?.addEventListener("click", () => logout());
   try {
     const me = await apiJson("/api/me/");
     const mine = document.getElementById("me-phone");
-    if (mine) mine.textContent = me.mobile_number;
+    if (mine) {
+      // The number alone reads left to right; a name leads in its own direction, the number isolated.
+      mine.textContent = me.display_name ? `${me.display_name} · ${ltr(me.mobile_number)}` : me.mobile_number;
+      mine.dir = me.display_name ? "auto" : "ltr";
+    }
     return me;
   } catch (error) {
     if (error instanceof LoggedOut) throw error;

@@ -1,10 +1,11 @@
-// /login/: SMS code, or live confirmation in a messenger (auth4app) pushed over a WebSocket.
+// /login/: SMS code, or live confirmation in a messenger (auth4app) pushed over a WebSocket, or
+// "Log in with Weibo" (finished on /login/weibo/).
 import {
   _,
   ApiError,
   asciiDigits,
+  busy,
   clockText,
-  durationText,
   errorText,
   format,
   ltr,
@@ -12,27 +13,14 @@ import {
   number as numberText,
   postJson,
   readJson,
+  showError,
+  SOCIAL_NEXT_KEY,
   startSession,
+  tooManyText,
 } from "./api.js";
 
 const config = JSON.parse(document.getElementById("login-config").textContent);
 const $ = (id) => document.getElementById(id);
-
-function showError(element, text) {
-  element.textContent = text || "";
-  element.hidden = !text;
-}
-
-function busy(button, on) {
-  button.disabled = on;
-  button.setAttribute("aria-busy", on ? "true" : "false");
-}
-
-function tooManyText(error) {
-  return error.retryAfter
-    ? format(_("Too many attempts. Try again in %(wait)s."), { wait: durationText(error.retryAfter) })
-    : _("Too many attempts. Try again later.");
-}
 
 async function finishLogin(reply) {
   await startSession(reply);
@@ -375,4 +363,28 @@ $("msg-change").addEventListener("click", () => {
   $("msg-challenge").hidden = true;
   $("msg-phone-form").hidden = false;
   $("msg-phone").focus();
+});
+
+// --- Log in with Weibo: the browser goes to Weibo, which sends it back to /login/weibo/ ---------
+
+$("weibo-login")?.addEventListener("click", async () => {
+  const button = $("weibo-login");
+  busy(button, true);
+  showError($("weibo-error"), "");
+  try {
+    // The reply sets the HttpOnly cookie that binds the state to this browser.
+    const { authorize_url: authorizeUrl } = await readJson(await postJson("/api/oauth/weibo/start/", {}));
+    sessionStorage.setItem(SOCIAL_NEXT_KEY, config.next || "/chat/");
+    location.assign(authorizeUrl);
+  } catch (error) {
+    busy(button, false);
+    showError(
+      $("weibo-error"),
+      !(error instanceof ApiError)
+        ? _("Cannot reach the server. Check your connection and try again.")
+        : error.status === 429
+          ? tooManyText(error)
+          : errorText(error.data, _("Weibo login is not available right now.")),
+    );
+  }
 });

@@ -7,7 +7,6 @@ import {
   LoggedOut,
   api,
   apiJson,
-  dateFormat,
   errorText,
   format,
   logout,
@@ -17,6 +16,7 @@ import {
   requireLogin,
   setUpHeader,
   showConnection,
+  whenText,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -24,14 +24,8 @@ const $ = (id) => document.getElementById(id);
 const METHOD_TEXT = {
   sms: () => _("SMS code"),
   auth4app: () => _("Messenger confirmation"),
+  social: () => _("Social login"),
 };
-
-const whenFormat = dateFormat({ dateStyle: "medium", timeStyle: "short" });
-
-function whenText(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : whenFormat.format(date);
-}
 
 function status(text) {
   $("sessions-status").textContent = text || "";

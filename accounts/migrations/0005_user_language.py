@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_session_expiry_and_reasons'),
+        ('accounts', '0004_scrub_outstanding_refresh_tokens'),
     ]
 
     operations = [

@@ -1,0 +1,113 @@
+"""`python -m config.serve`: daphne, with the same arguments, plus two guards of the project.
+
+* **The access log goes through logging** (logger `hotline.access`), so `core.logging`'s redacting
+  filter applies to it: daphne's own access log writes each HTTP request's URL, query string
+  included, straight to stdout, and a `?token=` there would be a credential in the log.
+* **DEBUG is served on loopback only.** With DEBUG on, Django shows tracebacks with settings to
+  whoever asks and, with no AUTH4APP_API_KEY, the auth4app simulator is mounted, which logs anyone
+  in as anyone. Binding another address with DEBUG on is refused unless DEBUG_ALLOW_NON_LOOPBACK=1.
+
+`--check-only` runs the guards and exits (./scripts/run calls it before migrating). The Procfile
+and ./scripts/run start the server this way; `python -m daphne` still works, without the guards.
+Why a subclass: daphne builds its access logger inside `CommandLineInterface.run`, and its
+`server_class` attribute is the hook it offers for a different server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+from daphne.access import AccessLogGenerator
+from daphne.cli import DEFAULT_HOST, CommandLineInterface
+from daphne.server import Server
+
+
+class LoggedAccessLog(AccessLogGenerator):
+    """daphne's NCSA-style access lines, written to the `hotline.access` logger instead of a stream."""
+
+    def __init__(self):
+        super().__init__(stream=None)
+        self.logger = logging.getLogger("hotline.access")
+
+    def write_entry(self, host, date, request, status=None, length=None, ident=None, user=None):
+        self.logger.info(
+            '%s %s %s [%s] "%s" %s %s',
+            host, ident or "-", user or "-", date.strftime("%d/%b/%Y:%H:%M:%S"), request, status or "-", length or "-",
+        )
+
+
+class LoggedAccessServer(Server):
+    def __init__(self, *args, action_logger=None, **kwargs):
+        # daphne passes its stream access log when verbosity >= 1 or --access-log is given.
+        super().__init__(*args, action_logger=LoggedAccessLog() if action_logger is not None else None, **kwargs)
+
+
+def _endpoint_interface(endpoint: str) -> str:
+    """The address a twisted endpoint string (`tcp:8000:interface=127.0.0.1`) listens on."""
+    kind, _, rest = endpoint.partition(":")
+    if kind == "unix":
+        return "localhost"
+    for part in rest.split(":"):
+        if part.startswith("interface="):
+            return part.split("=", 1)[1].replace("\\:", ":")
+    return "0.0.0.0"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind_refusal(hosts: list[str], *, debug: bool, forced: bool) -> str | None:
+    """Why serving on `hosts` must be refused, or None."""
+    exposed = [host for host in hosts if not _is_loopback(host)]
+    if not debug or forced or not exposed:
+        return None
+    return (
+        f"hotline: refusing to serve on {', '.join(exposed)} with DEBUG on. DEBUG shows tracebacks and "
+        "settings to anyone who can reach the server, and without AUTH4APP_API_KEY it mounts the auth4app "
+        "simulator, which logs anyone in as anyone. Bind 127.0.0.1 (leave HOST unset), turn DEBUG off, or "
+        "set DEBUG_ALLOW_NON_LOOPBACK=1 if the network is yours alone."
+    )
+
+
+class HotlineCommandLine(CommandLineInterface):
+    server_class = LoggedAccessServer
+
+    def __init__(self):
+        super().__init__()
+        self.parser.add_argument("--check-only", action="store_true", help="run hotline's start-up guards and exit")
+
+    def run(self, args):
+        options = self.parser.parse_args(args)
+        hosts = [_endpoint_interface(e) for e in options.socket_strings]
+        if options.host or not (hosts or options.unix_socket or options.file_descriptor is not None):
+            hosts.append(options.host or DEFAULT_HOST)
+        if options.file_descriptor is not None:
+            hosts.append("an inherited socket")
+
+        from django.conf import settings  # reads config.settings (DJANGO_SETTINGS_MODULE), nothing else
+
+        refusal = bind_refusal(hosts, debug=settings.DEBUG, forced=settings.DEBUG_ALLOW_NON_LOOPBACK)
+        if refusal:
+            raise SystemExit(refusal)
+        if options.check_only:
+            return
+        super().run(args)
+
+
+def main() -> None:
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    HotlineCommandLine().run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
