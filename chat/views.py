@@ -103,7 +103,7 @@ class RoomMembersView(ChatAPIView):
             actor=request.user, room_id=room_id, user_id=data.get("user_id"), mobile_number=data.get("mobile_number")
         )
         if outcome == "invited":
-            return Response({"detail": "Invitation sent.", "code": "invited"}, status=status.HTTP_202_ACCEPTED)
+            return Response({"detail": _("Invitation sent."), "code": "invited"}, status=status.HTTP_202_ACCEPTED)
         payload = selectors.room_for_member(user=request.user, room_id=room.pk)
         return Response(payload, status=status.HTTP_201_CREATED if outcome == "added" else status.HTTP_200_OK)
 
