@@ -28,11 +28,13 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import clock
 
 from .models import EmailVerification, User
+from .selectors import language_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -171,12 +173,16 @@ def _email_verification_send(*, user: User, verify_url) -> None:
     link = verify_url(token)
     address = user.email
     hours = settings.EMAIL_VERIFICATION_HOURS
+    # In the user's language (docs/i18n.md); without a choice or a country of ours, in the language of
+    # the page that set the email.
+    language = language_for_user(user, fallback=translation.get_language())
 
     def deliver():
-        subject = _("Confirm your email for hotline")
-        body = _("Open this link to confirm your email address (it works once, for %(hours)s hours):\n\n%(link)s\n") % {
-            "hours": hours, "link": link,
-        }
+        with translation.override(language):
+            subject = _("Confirm your email for hotline")
+            body = _(
+                "Open this link to confirm your email address (it works once, for %(hours)s hours):\n\n%(link)s\n"
+            ) % {"hours": hours, "link": link}
         try:
             send_mail(subject, body, None, [address], fail_silently=False)
         except Exception:  # the profile keeps the email unverified; setting it again sends a new link

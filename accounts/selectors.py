@@ -207,12 +207,14 @@ def language_of_number(mobile_number: str) -> str | None:
     return _supported(settings.SMS_LANGUAGE_BY_REGION.get(region_of(mobile_number) or ""))
 
 
-def language_for_user(user: User) -> str:
+def language_for_user(user: User, fallback: str | None = None) -> str:
     """The language of texts sent to `user` (SMS, email): their choice, else their number's country's
-    language when it is one of ours, else English."""
+    language when it is one of ours, else `fallback` (the language of the request that caused the
+    text, as for an SMS), else English."""
     return (
         _supported(user.language)
         or language_of_number(str(user.mobile_number))
+        or _supported(fallback)
         or settings.LANGUAGE_CODE
     )
 

@@ -80,3 +80,46 @@ def test_sms_language_for_a_number_without_an_account_uses_the_country_then_the_
 def test_region_languages_are_settings(user_factory, settings):
     settings.SMS_LANGUAGE_BY_REGION = {**settings.SMS_LANGUAGE_BY_REGION, "KZ": "ru"}
     assert language_for_user(user_factory("+77011234567")) == "ru"
+
+
+# --- emails ---------------------------------------------------------------------------------
+
+SUBJECTS = {
+    "en": "Confirm your email for hotline",
+    "fa": "ایمیل خود را برای hotline تأیید کنید",
+    "zh-hans": "请确认你在 hotline 使用的电子邮箱",
+    "ru": "Подтвердите адрес электронной почты для hotline",
+}
+OPENING = {
+    "en": "Open this link",
+    "fa": "برای تأیید نشانی ایمیل خود این پیوند را باز کنید",
+    "zh-hans": "请打开以下链接确认你的电子邮箱地址",
+    "ru": "Откройте эту ссылку",
+}
+
+
+@pytest.mark.parametrize(
+    "number, chosen, page_language, expected",
+    [
+        ("+989121234567", "", "en", "fa"),  # the number's country, though the page was in English
+        ("+12015550123", "zh-hans", "ru", "zh-hans"),  # the person's choice first
+        ("+12015550123", "", "ru", "ru"),  # no choice, no country of ours: the page's language
+        ("+12015550123", "", "de", "en"),  # ...when it is one of ours
+    ],
+)
+def test_the_verification_email_is_written_in_the_users_language(
+    auth_client, user_factory, settings, django_capture_on_commit_callbacks, number, chosen, page_language, expected
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
+
+    client, _result = auth_client(user_factory(number, language=chosen))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.patch("/api/me/", {"email": "sara@example.com"}, format="json", HTTP_ACCEPT_LANGUAGE=page_language)
+    assert response.status_code == 200, response.content
+    [message] = mail.outbox
+    assert message.subject == SUBJECTS[expected]
+    assert message.body.startswith(OPENING[expected])
+    assert "/account/email/verify/?token=" in message.body  # the link itself is the same in every language
+    # Whatever the email's language, the reply speaks the request's (nothing leaked out of the override).
+    assert response["Content-Language"] == (page_language if page_language != "de" else "en")
