@@ -66,4 +66,6 @@ class Message(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="sms_message_due")]
 
     def __str__(self) -> str:
-        return f"SMS #{self.pk} to {self.to} ({self.status})"
+        return _("SMS #%(id)s to %(to)s (%(status)s)") % {
+            "id": self.pk, "to": self.to, "status": self.get_status_display(),
+        }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from django.utils.translation import pgettext
+from django.utils.translation import gettext_lazy, pgettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -16,7 +16,7 @@ from .serializers import MessageQueuedOutput, MessageSendInput, MessageStatusOut
 
 
 class CanSendMessages(BasePermission):
-    message = "You do not have permission to send SMS messages."
+    message = gettext_lazy("You do not have permission to send SMS messages.")
 
     def has_permission(self, request, view) -> bool:
         return request.user.has_perm("sms.send_message")
