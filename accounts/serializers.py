@@ -2,6 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from .models import User
+from .services import device_kind_and_model
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -70,7 +71,11 @@ class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     login_method = serializers.CharField()
     ip = serializers.SerializerMethodField()
-    device = serializers.CharField()
+    device = serializers.CharField(help_text='As detected, in English: "Phone (Pixel 8)", "PC"; "" when unknown')
+    device_kind = serializers.SerializerMethodField(
+        help_text="`phone`, `tablet`, `pc`, `bot`, `other`, or \"\" when unknown: a code a client shows in its language"
+    )
+    device_model = serializers.SerializerMethodField(help_text='The model in `device` ("Pixel 8"), or ""')
     browser = serializers.CharField()
     os = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -79,6 +84,12 @@ class SessionSerializer(serializers.Serializer):
 
     def get_ip(self, session) -> str:
         return session.ip or ""
+
+    def get_device_kind(self, session) -> str:
+        return device_kind_and_model(session.device)[0]
+
+    def get_device_model(self, session) -> str:
+        return device_kind_and_model(session.device)[1]
 
     def get_current(self, session) -> bool:
         return session.id == self.context.get("current_session_id")

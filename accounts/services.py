@@ -91,6 +91,20 @@ def user_get_or_create(*, mobile_number: str) -> User:
         return User.objects.get(mobile_number=mobile_number)
 
 
+# The kinds of device a session's `device` starts with ("Phone (Pixel 8)"), and their codes in the
+# API's `device_kind`, which pages translate (the stored text stays English, as it always was).
+DEVICE_KINDS = {"Bot": "bot", "Phone": "phone", "Tablet": "tablet", "PC": "pc", "Other": "other"}
+
+
+def device_kind_and_model(device: str) -> tuple[str, str]:
+    """("phone", "Pixel 8") for the `device` _describe_user_agent wrote ("Phone (Pixel 8)"); ("", "")
+    when there is none or it is not in that form."""
+    kind, _space, rest = device.partition(" (")
+    if kind not in DEVICE_KINDS or (rest and not rest.endswith(")")):
+        return "", ""
+    return DEVICE_KINDS[kind], rest[:-1]
+
+
 def _describe_user_agent(raw: str) -> dict:
     if not raw:
         return {"device": "", "browser": "", "os": ""}

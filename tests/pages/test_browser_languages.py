@@ -120,9 +120,12 @@ def test_login_chat_and_sessions_pages_are_fully_translated(page_server, new_con
         shoot(page, f"i18n-{name}-{label}")
         assert (SCREENSHOTS / f"i18n-{name}-{label}-phone.png").exists()
 
-    # A left-to-right name in a right-to-left page lines up with the page (on the right).
-    heading = sessions.locator(".session h2").first
-    assert heading.evaluate("n => getComputedStyle(n).textAlign") == ("end" if direction == "rtl" else "start")
+    # A left-to-right value (the IP address) in a right-to-left page lines up with the page (on the right).
+    address = sessions.locator(".session dd[dir='ltr']").first
+    assert address.evaluate("n => getComputedStyle(n).textAlign") == ("end" if direction == "rtl" else "start")
+    # The device's kind is in the page's language (the API gives it as a code), the browser as reported.
+    heading = sessions.locator(".session.current h2").inner_text()
+    assert heading.startswith({"fa": "رایانه", "zh-hans": "电脑"}[name]) and "Chrome" in heading, heading
 
     # Times come through Intl in the page's language: Persian digits in Persian.
     time_text = chat.locator("#messages time").first.inner_text()

@@ -21,6 +21,14 @@ import {
 
 const $ = (id) => document.getElementById(id);
 
+const DEVICE_KIND_TEXT = {
+  phone: () => _("Phone"),
+  tablet: () => _("Tablet"),
+  pc: () => _("Computer"),
+  bot: () => _("Bot"),
+  other: () => _("Other device"),
+};
+
 const METHOD_TEXT = {
   sms: () => _("SMS code"),
   auth4app: () => _("Messenger confirmation"),
@@ -59,8 +67,11 @@ function sessionItem(session) {
   item.dataset.session = session.id;
   const heading = document.createElement("h2");
   heading.id = `session-${session.id}`;
-  heading.textContent = [session.device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
-  heading.dir = textDir(heading.textContent); // device and browser names as the browser reported them
+  // The kind in the page's language, then the model and the browser as the browser reported them.
+  const kind = DEVICE_KIND_TEXT[session.device_kind];
+  const device = kind ? [kind(), session.device_model] : [session.device];
+  heading.textContent = [...device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
+  heading.dir = textDir(heading.textContent);
   if (session.current) {
     const badge = document.createElement("span");
     badge.className = "tag";
