@@ -1,6 +1,7 @@
 """The pages in Persian and Chinese, in a real headless Chromium: right to left for Persian, the layout
-mirrored, and no English text left on the page, at desktop and phone width. Screenshots go to
-tests/screenshots/i18n-<language>-<page>-{desktop,phone}.png."""
+mirrored, and no English text left on the page, at desktop and phone width: /login/ (with its Weibo
+button and the Weibo bind step of /login/weibo/), /chat/, /account/sessions/, /account/profile/ and
+/account/identities/. Screenshots go to tests/screenshots/i18n-<language>-<page>-{desktop,phone}.png."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import polib
 import pytest
 
 from tests.i18n.test_catalogs import DOMAINS, LOCALE, PLACEHOLDER
-from tests.pages.conftest import DESKTOP, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
+from tests.pages.conftest import DESKTOP, NOT_INHERITED, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
+from tests.servers import ServerProcess, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -213,3 +215,136 @@ def test_the_switcher_changes_the_language_and_saves_it_to_the_account(page_serv
     page.locator("h1", has_text="Ваши сеансы").wait_for()
     me.refresh_from_db()
     assert me.language == "ru"
+
+
+# --- the profile, linked accounts and Weibo pages ----------------------------------------------
+
+# Where a piece of text sits in its element: the box of the text itself, not of the (full-width) block.
+TEXT_BOX = """n => { const r = document.createRange(); r.selectNodeContents(n); const t = r.getBoundingClientRect();
+  const b = n.getBoundingClientRect(); return {left: t.left - b.left, right: b.right - t.right}; }"""
+
+
+def assert_translated(page, patterns, name: str, direction: str, label: str) -> None:
+    assert page.evaluate("document.documentElement.lang") == name
+    assert page.evaluate("document.documentElement.dir") == direction
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(60)
+        left = english_left(page, patterns)
+        assert not left, f"English left on {label} in {name} at {size['width']}px: {left}"
+    assert not page.errors, page.errors
+    page.set_viewport_size(DESKTOP)
+    shoot(page, f"i18n-{name}-{label}")
+
+
+@pytest.fixture
+def profiled(people):
+    """`people`, where I have a name, an email waiting for its link, a blocked person and a Weibo account."""
+    from chat.models import Block, Membership
+    from social.models import SocialIdentity
+
+    me, new_session = people
+    me.display_name, me.email = "سارا Sara", "sara@example.com"
+    me.save(update_fields=["display_name", "email"])
+    friend = Membership.objects.exclude(user=me).select_related("user").first().user
+    Block.objects.create(blocker=me, blocked=friend)
+    SocialIdentity.objects.create(provider="weibo", uid="1404376560", user=me, nickname="小明")
+    return me, new_session
+
+
+@pytest.mark.parametrize("language, direction, locale", [("fa", "rtl", "fa"), ("zh-CN", "ltr", "zh_Hans")])
+def test_profile_and_linked_accounts_pages_are_fully_translated(
+    page_server, new_context, profiled, language, direction, locale
+):
+    server = page_server()
+    _me, new_session = profiled
+    patterns = english_patterns(locale)
+    name = "fa" if locale == "fa" else "zh-hans"
+    rtl = direction == "rtl"
+
+    profile = open_page(new_context, server, language, "/account/profile/", new_session())
+    wait_connected(profile)
+    profile.locator("#blocked-list li").wait_for()
+    profile.locator("#email-state[data-verified='false']").wait_for()
+    assert_translated(profile, patterns, name, direction, "profile")
+    # The email inside the sentence stays one left-to-right piece; the inputs take their own direction.
+    assert "\u2066sara@example.com\u2069" in profile.locator("#email-state").inner_text()
+    assert profile.locator("#profile-email").evaluate("n => getComputedStyle(n).direction") == "ltr"
+    assert profile.locator("#profile-name").evaluate("n => getComputedStyle(n).direction") == "rtl"  # "سارا Sara"
+    # Someone without a name is "User N", with the page's digits.
+    blocked = profile.locator("#blocked-list li span:not(.avatar)").first.inner_text()
+    assert re.fullmatch(r"کاربر [۰-۹]+" if rtl else r"用户 [0-9]+", blocked), blocked
+    # Mirrored: in Persian the picture is right of its controls and Save left of its field.
+    avatar, upload = box(profile, "#profile-avatar"), box(profile, "label[for='avatar-input']")
+    save, field = box(profile, "#profile-name-form button"), box(profile, "#profile-name")
+    assert (avatar["x"] > upload["x"], save["x"] < field["x"]) == (rtl, rtl)
+
+    identities = open_page(new_context, server, language, "/account/identities/", new_session())
+    wait_connected(identities)
+    identities.locator(".identity").wait_for()
+    assert_translated(identities, patterns, name, direction, "identities")
+    heading = identities.locator(".identity h2").inner_text()
+    assert heading.startswith({"fa": "ویبو", "zh-hans": "微博"}[name]) and "小明" in heading, heading
+    bound = identities.locator(".identity .hint").inner_text()
+    assert bound.startswith({"fa": "متصل‌شده در", "zh-hans": "关联于"}[name]), bound
+    if rtl:
+        assert re.search("[۰-۹]", bound) and not re.search("[0-9]", bound), bound  # Persian digits and calendar
+    # Mirrored: the heading's text starts at the card's right edge in Persian, its left edge in Chinese.
+    gaps = identities.locator(".identity h2").evaluate(TEXT_BOX)
+    assert (gaps["right"] < 2) == rtl and (gaps["left"] < 2) == (not rtl), gaps
+
+
+@pytest.fixture
+def weibo_server(transactional_db):
+    """A DEBUG server with the development Weibo simulator (as tests/pages/test_browser_social.py's)."""
+    env = server_env(DEBUG="1", REDIS_URL="", SMS_PROVIDER="console", SMS_FALLBACK_PROVIDERS="", **NOT_INHERITED)
+    for key in [key for key in env if key.startswith(("WEIBO_", "WECHAT_"))]:
+        del env[key]
+    server = ServerProcess(env=env).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("language, direction, locale", [("fa", "rtl", "fa"), ("zh-CN", "ltr", "zh_Hans")])
+def test_the_weibo_button_and_bind_step_are_fully_translated(weibo_server, new_context, language, direction, locale):
+    from social.simulator import FAKE_WEIBO_USERS
+
+    patterns = english_patterns(locale)
+    name = "fa" if locale == "fa" else "zh-hans"
+    page = open_page(new_context, weibo_server, language, "/login/")
+    page.locator("#weibo-login").wait_for()
+    assert page.locator("#weibo-login").inner_text() == {"fa": "ورود با ویبو", "zh-hans": "用微博登录"}[name]
+    assert_translated(page, patterns, name, direction, "login-weibo-button")
+
+    page.locator("#weibo-login").click()
+    # The simulator's page stands in for Weibo's own (English, development only): pick a fake user.
+    fake = FAKE_WEIBO_USERS[1]
+    page.get_by_role("button", name=f"Log in as {fake['screen_name']}").click()
+    page.wait_for_url("**/login/weibo/")
+    greeting = page.locator("#bind-greeting")
+    greeting.wait_for()
+    assert fake["screen_name"] in greeting.inner_text()
+    # The greeting is a sentence of the page (its direction); the Chinese name inside it is isolated.
+    assert greeting.evaluate("n => getComputedStyle(n).direction") == direction
+    assert f"\u2068{fake['screen_name']}\u2069" in greeting.inner_text()
+    assert page.locator("#bind-phone").evaluate("n => getComputedStyle(n).direction") == "ltr"
+    assert_translated(page, patterns, name, direction, "login-weibo-bind")
+
+
+def test_the_catalog_and_the_switcher_run_under_the_content_security_policy(page_server, new_context):
+    """/jsi18n/ (Django's JavaScriptCatalog) and language.js are scripts of our own origin, so
+    `script-src 'self'` lets them run: the catalog translates in the page and the switcher's module
+    loaded. (new_context fails the test on any CSP violation the console reports.)"""
+    server = page_server()
+    page = new_context(locale="fa").new_page()
+    response = page.goto(f"{server.url}/login/")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert page.evaluate("window.gettext('Connected')") == "متصل"
+    assert page.evaluate("window.ngettext('%(n)s minute', '%(n)s minutes', 5)") == "%(n)s دقیقه"
+    loaded = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => /jsi18n|language\\.js/.test(e.name))"
+        ".map(e => [e.name.split('/').filter(Boolean).pop(), e.responseStatus])"
+    )
+    assert sorted(name for name, _status in loaded) == ["jsi18n", "language.js"], loaded
+    assert all(status == 200 for _name, status in loaded), loaded

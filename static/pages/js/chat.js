@@ -922,7 +922,8 @@ function renderMembers() {
     const name = document.createElement("span");
     name.className = "member-name";
     name.textContent = member.id === state.me ? format(_("%(name)s (you)"), { name: isolate(personName(member)) }) : personName(member);
-    name.dir = member.id === state.me ? "auto" : textDir(name.textContent);
+    // Another's name in its own direction; "Sara (you)" is a phrase of the page's language, in its direction.
+    if (member.id !== state.me) name.dir = textDir(name.textContent);
     item.append(avatarElement(member), name);
     if (room.owner === member.id) {
       const tag = document.createElement("span");
