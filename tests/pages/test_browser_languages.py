@@ -11,8 +11,7 @@ import polib
 import pytest
 
 from tests.i18n.test_catalogs import DOMAINS, LOCALE, PLACEHOLDER
-from tests.pages.conftest import DESKTOP, NOT_INHERITED, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
-from tests.servers import ServerProcess, server_env
+from tests.pages.conftest import DESKTOP, PHONE, SCREENSHOTS, log_in_context, shoot, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -54,6 +53,25 @@ def english_patterns(locale: str) -> list[re.Pattern]:
 
 def english_left(page, patterns) -> list[str]:
     return [text for text in page.evaluate(VISIBLE_TEXTS) if any(p.fullmatch(text) for p in patterns)]
+
+
+# Where a piece of text sits in its element: the box of the text itself, not of the (full-width) block.
+TEXT_BOX = """n => { const r = document.createRange(); r.selectNodeContents(n); const t = r.getBoundingClientRect();
+  const b = n.getBoundingClientRect(); return {left: t.left - b.left, right: b.right - t.right}; }"""
+
+
+def assert_translated(page, patterns, name: str, direction: str, label: str) -> None:
+    assert page.evaluate("document.documentElement.lang") == name
+    assert page.evaluate("document.documentElement.dir") == direction
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(60)
+        left = english_left(page, patterns)
+        assert not left, f"English left on {label} in {name} at {size['width']}px: {left}"
+    assert not page.errors, page.errors
+    page.set_viewport_size(DESKTOP)
+    shoot(page, f"i18n-{name}-{label}")
+    assert (SCREENSHOTS / f"i18n-{name}-{label}-phone.png").exists()
 
 
 def box(page, selector: str) -> dict:
@@ -110,17 +128,7 @@ def test_login_chat_and_sessions_pages_are_fully_translated(page_server, new_con
     sessions.locator(".session.current").wait_for()
 
     for page, label in ((login, "login"), (chat, "chat"), (sessions, "sessions")):
-        assert page.evaluate("document.documentElement.lang") == name
-        assert page.evaluate("document.documentElement.dir") == direction
-        for size in (DESKTOP, PHONE):
-            page.set_viewport_size(size)
-            page.wait_for_timeout(60)
-            left = english_left(page, patterns)
-            assert not left, f"English left on {label} in {name} at {size['width']}px: {left}"
-        assert not page.errors, page.errors
-        page.set_viewport_size(DESKTOP)
-        shoot(page, f"i18n-{name}-{label}")
-        assert (SCREENSHOTS / f"i18n-{name}-{label}-phone.png").exists()
+        assert_translated(page, patterns, name, direction, label)
 
     # A left-to-right value (the IP address) in a right-to-left page lines up with the page (on the right).
     address = sessions.locator(".session dd[dir='ltr']").first
@@ -219,24 +227,6 @@ def test_the_switcher_changes_the_language_and_saves_it_to_the_account(page_serv
 
 # --- the profile, linked accounts and Weibo pages ----------------------------------------------
 
-# Where a piece of text sits in its element: the box of the text itself, not of the (full-width) block.
-TEXT_BOX = """n => { const r = document.createRange(); r.selectNodeContents(n); const t = r.getBoundingClientRect();
-  const b = n.getBoundingClientRect(); return {left: t.left - b.left, right: b.right - t.right}; }"""
-
-
-def assert_translated(page, patterns, name: str, direction: str, label: str) -> None:
-    assert page.evaluate("document.documentElement.lang") == name
-    assert page.evaluate("document.documentElement.dir") == direction
-    for size in (DESKTOP, PHONE):
-        page.set_viewport_size(size)
-        page.wait_for_timeout(60)
-        left = english_left(page, patterns)
-        assert not left, f"English left on {label} in {name} at {size['width']}px: {left}"
-    assert not page.errors, page.errors
-    page.set_viewport_size(DESKTOP)
-    shoot(page, f"i18n-{name}-{label}")
-
-
 @pytest.fixture
 def profiled(people):
     """`people`, where I have a name, an email waiting for its link, a blocked person and a Weibo account."""
@@ -294,24 +284,13 @@ def test_profile_and_linked_accounts_pages_are_fully_translated(
     assert (gaps["right"] < 2) == rtl and (gaps["left"] < 2) == (not rtl), gaps
 
 
-@pytest.fixture
-def weibo_server(transactional_db):
-    """A DEBUG server with the development Weibo simulator (as tests/pages/test_browser_social.py's)."""
-    env = server_env(DEBUG="1", REDIS_URL="", SMS_PROVIDER="console", SMS_FALLBACK_PROVIDERS="", **NOT_INHERITED)
-    for key in [key for key in env if key.startswith(("WEIBO_", "WECHAT_"))]:
-        del env[key]
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("language, direction, locale", [("fa", "rtl", "fa"), ("zh-CN", "ltr", "zh_Hans")])
-def test_the_weibo_button_and_bind_step_are_fully_translated(weibo_server, new_context, language, direction, locale):
+def test_the_weibo_button_and_bind_step_are_fully_translated(dev_server, new_context, language, direction, locale):
     from social.simulator import FAKE_WEIBO_USERS
 
     patterns = english_patterns(locale)
     name = "fa" if locale == "fa" else "zh-hans"
-    page = open_page(new_context, weibo_server, language, "/login/")
+    page = open_page(new_context, dev_server, language, "/login/")
     page.locator("#weibo-login").wait_for()
     assert page.locator("#weibo-login").inner_text() == {"fa": "ورود با ویبو", "zh-hans": "用微博登录"}[name]
     assert_translated(page, patterns, name, direction, "login-weibo-button")
