@@ -6,6 +6,8 @@ from django.utils.translation import gettext as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from core.logging import log_context_bind
+
 from . import selectors, services
 
 
@@ -26,6 +28,7 @@ class SessionJWTAuthentication(JWTAuthentication):
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is not None:
-            _user, token = result
+            user, token = result
             services.session_touch(session_id=token["sid"])
+            log_context_bind(user_id=user.pk, session_id=token["sid"])
         return result

@@ -34,7 +34,8 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 from user_agents import parse as parse_user_agent
 
-from core import clock
+from core import clock, metrics
+from core.logging import log_context_bind
 
 from .models import LoginSession, SessionRefreshToken, User
 
@@ -213,6 +214,8 @@ def login_complete(*, user: User, method: str, ip: str | None, user_agent: str, 
         encoded_refresh = refresh.record(session)
         user_logged_in.send(sender=user.__class__, request=request, user=user, login_session=session, method=method)
     access = str(refresh.access_token)
+    metrics.AUTHENTICATIONS.labels(method, "success").inc()
+    log_context_bind(user_id=user.pk, session_id=session.id)
     logger.info("login user=%s method=%s session=%s", user.pk, method, session.id)
     return LoginResult(user=user, session=session, access=access, refresh=encoded_refresh)
 
@@ -329,6 +332,7 @@ def _revoke(sessions, *, by: User | None, reason: str, request) -> int:
         )
         _send_logged_out(ending, reason=str(reason), request=request)
         transaction.on_commit(lambda: announce_sessions_revoked(ids, reason=str(reason)))
+    metrics.SESSION_REVOCATIONS.labels(str(reason)).inc(updated)
     logger.info("revoked %d session(s) (%s)", updated, reason)
     return updated
 
@@ -368,6 +372,7 @@ def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
     try:
         async_to_sync(publish)()
     except Exception:  # pragma: no cover - sockets still re-check the session periodically
+        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("session_revoked").inc()
         logger.exception("could not publish session revocations")
 
 

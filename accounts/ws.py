@@ -19,6 +19,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from core import ratelimit
 from core.errors import RateLimited
+from core.logging import log_context_bind
 
 from . import selectors
 from .services import SESSION_REVOKED_EVENT, session_group
@@ -116,6 +117,8 @@ class TicketAuthMiddleware(BaseMiddleware):
         user, sid = await _resolve(query)
         scope["user"] = user
         scope["session_id"] = sid
+        if sid:
+            log_context_bind(user_id=user.pk, session_id=sid)  # for the socket's whole life
         return await super().__call__(scope, receive, send)
 
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from core import clock, ratelimit
+from core import clock, metrics, ratelimit
 from core.errors import RateLimited
 from core.phone import mask_phone, parse_mobile_number
 
@@ -129,6 +129,7 @@ async def _publish(code_id: str, frame: dict) -> None:
     try:
         await get_store().publish(code_id, frame)
     except Exception:  # the pollers of processes with sockets re-read the state every interval
+        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("auth4app_push").inc()
         logger.exception("auth4app publish for %s failed", code_id)
 
 
@@ -137,6 +138,7 @@ async def _finish(state: LoginState, status: str, **fields) -> dict:
     store = get_store()
     if await store.transition(state.code_id, (PENDING,), {"status": status, **fields}):
         frame = status_frame(dataclasses.replace(state, status=status, **fields))
+        metrics.LOGIN_PUSHES.labels(status).inc()
         await _publish(state.code_id, frame)
         logger.info("auth4app login %s %s", state.code_id, status)
         return frame

@@ -12,12 +12,15 @@ import functools
 import json
 import logging
 import re
+import time
 import weakref
 from dataclasses import dataclass
 
 import aiohttp
 from django.conf import settings
 from yarl import URL
+
+from core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -114,25 +117,38 @@ def _proxy(url: str) -> str | None:
 async def _call(endpoint: str, params: dict) -> dict:
     url = f"{settings.AUTH4APP_API_URL}/{endpoint}"
     body = json.dumps({"api_key": settings.AUTH4APP_API_KEY, **params}).encode()
+    label = endpoint.replace("/", "_")  # code_get, code_result
     try:
         timeout = _timeout(float(settings.AUTH4APP_HTTP_TIMEOUT_SECONDS))
         session, slots = _client()
         async with slots:
-            async with session.post(
-                url, data=body, timeout=timeout, allow_redirects=False, proxy=_proxy(settings.AUTH4APP_API_URL)
-            ) as response:
-                status = response.status
-                content = await response.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            started = time.perf_counter()  # the call's own time, not the wait for a slot
+            try:
+                async with session.post(
+                    url, data=body, timeout=timeout, allow_redirects=False, proxy=_proxy(settings.AUTH4APP_API_URL)
+                ) as response:
+                    status = response.status
+                    content = await response.read()
+            finally:
+                metrics.AUTH4APP_UPSTREAM_DURATION.labels(label).observe(time.perf_counter() - started)
+    except asyncio.TimeoutError as exc:
+        metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "timeout").inc()
+        raise UpstreamError(f"{endpoint}: {type(exc).__name__}") from exc
+    except (aiohttp.ClientError, ValueError) as exc:
+        metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "connection_error").inc()
         raise UpstreamError(f"{endpoint}: {type(exc).__name__}") from exc
     if status >= 300:
+        metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "http_error").inc()
         raise UpstreamError(f"{endpoint}: HTTP {status}")
     try:
         data = json.loads(content)
     except ValueError as exc:
+        metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "bad_reply").inc()
         raise UpstreamError(f"{endpoint}: reply is not JSON") from exc
     if not isinstance(data, dict):
+        metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "bad_reply").inc()
         raise UpstreamError(f"{endpoint}: reply is not a JSON object")
+    metrics.AUTH4APP_UPSTREAM_REQUESTS.labels(label, "ok").inc()
     return data
 
 

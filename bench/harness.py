@@ -23,9 +23,11 @@ import os
 import platform
 import resource
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -75,6 +77,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        # hotline's metrics (METRICS_ENABLED; on: multiprocess mode, as in production)
+        "metrics": "on" if metrics_enabled() else "off",
         "versions": versions,
     }
 
@@ -87,6 +91,12 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "?"
+
+
+def metrics_enabled(env: dict[str, str] | None = None) -> bool:
+    """Whether hotline's processes count metrics (METRICS_ENABLED, on unless 0/false/no/off)."""
+    raw = (env if env is not None else os.environ).get("METRICS_ENABLED", "").strip().lower()
+    return raw not in {"0", "false", "no", "off"}
 
 
 def free_port() -> int:
@@ -303,6 +313,7 @@ class ServerGroup:
     ports: list[int] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list)
     _worker: subprocess.Popen | None = None
+    _metrics_dir: str | None = None
     log_paths: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -332,6 +343,11 @@ class ServerGroup:
 
         raise_fd_limit()  # inherited by the children
         env = self._env()
+        if self.kind == "hotline" and metrics_enabled(env) and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # As production runs it (docs/deployment.md): the servers and the worker share a directory of
+            # metrics files, one per group. METRICS_ENABLED=0 in the bench's environment measures without.
+            self._metrics_dir = tempfile.mkdtemp(prefix="hotline-bench-metrics-")
+            env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         stamp = datetime.now().strftime("%H%M%S")
         for index in range(self.processes):
             port = free_port()
@@ -406,6 +422,9 @@ class ServerGroup:
                 proc.wait(5)
         self._procs.clear()
         self._worker = None
+        if self._metrics_dir:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            self._metrics_dir = None
 
     def __enter__(self) -> "ServerGroup":
         return self.start()

@@ -11,7 +11,8 @@ slow live reader (the client resumes from the database). So a socket holds at mo
 plus one frame in the server, whatever it asks for.
 
 Reaching the transport relies on how daphne builds the ASGI `send` callable
-(`functools.partial(server.handle_reply, protocol)`) and on Twisted's `producerPaused`;
+(`functools.partial(server.handle_reply, protocol)`, found through wrappers that set `__wrapped__`)
+and on Twisted's `producerPaused`;
 docs/upgrading.md lists both. Under any other server (uvicorn applies backpressure to `send`
 itself; Channels' test communicator has no transport) `attach` returns None and sends are not
 gated.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 
 POLL_SECONDS = 0.05
 
@@ -52,6 +54,7 @@ class WriteGate:
 
 def attach(send) -> WriteGate | None:
     """A WriteGate on the daphne connection behind an ASGI `send`, or None when there is none."""
+    send = inspect.unwrap(send)  # through middleware that wraps `send` and says so (core.metrics)
     if not isinstance(send, functools.partial) or not send.args:
         return None
     transport = getattr(send.args[0], "transport", None)

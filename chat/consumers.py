@@ -20,8 +20,9 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from accounts.selectors import db_executor
-from core.i18n import language_from_scope
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+from core import metrics
+from core.i18n import language_from_scope
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import ChatError
@@ -282,6 +283,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await self._send({"type": kind, "message": message})
         for message in batch:
             await self._send({"type": "message.new", "message": message})
+        metrics.CHAT_MESSAGES_DELIVERED.labels("replay").inc(len(batch))
         self.subscriptions[room] = max(last_id, self.subscriptions.get(room, 0))
         if more:
             # The replay stopped at CHAT_REPLAY_LIMIT: the client pages through
@@ -315,6 +317,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             try:
                 await asyncio.shield(self.channel_layer.group_send(stored.group, stored.event))
             except BACKEND_ERRORS as exc:
+                metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("chat_message").inc()
                 # Committed: the ack stands. Subscribers missed the live copy and get it from the
                 # database on their next subscribe with `after` (the layer is a doorbell).
                 logger.warning("chat message %s stored but not published: %r", stored.payload["id"], exc)
@@ -370,14 +373,19 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             return False
         return backlog > settings.CHAT_SEND_QUEUE_LIMIT
 
-    async def _deliver(self, room: int, frame: str) -> None:
+    async def _deliver(self, room: int, frame: str) -> bool:
+        """Send a room's event frame to this socket; False when it was not sent."""
         if self.closed or room not in self.subscriptions:
-            return
+            return False
         if self._too_slow():
             # The client resumes from the database with subscribe+after on reconnect.
             await self._close(CLOSE_TOO_SLOW)
-            return
-        await self._quietly(self._send_text(frame))
+            return False
+        try:
+            await self._send_text(frame)
+        except _Closed:
+            return False
+        return True
 
     def _not_for_me(self, event) -> bool:
         # A withheld direct message (the peer blocked its sender) and its changes: the sender's only.
@@ -387,7 +395,8 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     async def chat_message(self, event):
         if event["id"] <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
             return
-        await self._deliver(event["room"], event["frame"])
+        if await self._deliver(event["room"], event["frame"]):
+            metrics.CHAT_MESSAGES_DELIVERED.labels("live").inc()
 
     async def chat_event(self, event):
         if self._not_for_me(event):

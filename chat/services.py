@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
-from core import ratelimit
+from core import metrics, ratelimit
 from core.events import send_many_on_commit, send_on_commit
 from core.phone import parse_mobile_number
 
@@ -83,6 +83,7 @@ def _message_store(*, user: User, room_id: int, text: str, client_id: str | None
     if wait:
         raise errors.rate_limited(wait)
     message = _insert_message(room_id=room_id, sender=user, text=text, client_id=client_id, withheld=withheld)
+    transaction.on_commit(metrics.CHAT_MESSAGES_STORED.inc)
     payload = message_payload(message, user)
     event = {"type": "chat.message", "room": room_id, "id": message.id,
              "frame": _frame({"type": "message.new", "message": payload})}

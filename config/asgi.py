@@ -21,6 +21,8 @@ from django.conf import settings  # noqa: E402
 from accounts.ws import TicketAuthMiddleware  # noqa: E402
 from config.origin import OriginAllowlistMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.metrics import SocketMetricsMiddleware  # noqa: E402
+from core.requestid import RequestIdMiddleware  # noqa: E402
 
 if settings.EMBEDDED_MODE:
     logging.getLogger("hotline").warning(
@@ -32,9 +34,20 @@ if settings.EMBEDDED_MODE:
     # No beat process either: the housekeeping schedule runs in this process.
     background.run_schedule_in_process(settings.CELERY_BEAT_SCHEDULE)
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": OriginAllowlistMiddleware(TicketAuthMiddleware(URLRouter(websocket_urlpatterns))),
-    }
+# Every request and socket gets its request id first (core.requestid), so all it logs carries it.
+application = RequestIdMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": SocketMetricsMiddleware(
+                OriginAllowlistMiddleware(TicketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+                endpoints={"/ws/chat/": "chat", "/ws/auth/": "auth4app"},
+            ),
+        }
+    )
 )
+
+if settings.SENTRY_DSN:
+    from core.sentry import with_asyncio_integration  # noqa: E402
+
+    application = with_asyncio_integration(application)

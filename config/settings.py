@@ -7,6 +7,7 @@ Sections are grouped by app so that each app's settings live together.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from datetime import timedelta
@@ -99,6 +100,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it times and counts every response, those of the middleware below included.
+    "core.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -223,8 +226,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000,
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-# A load balancer probes /healthz over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers probe /livez, /readyz and /healthz, and Prometheus scrapes /metrics, over plain HTTP
+# on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz|metrics)$"]
 
 # Admin second factor (django-otp): the issuer shown by authenticator apps.
 OTP_TOTP_ISSUER = "hotline"
@@ -583,16 +587,27 @@ CELERY_BEAT_SCHEDULE = {
 # Where beat keeps the time of each entry's last run.
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
-# --- Logging -------------------------------------------------------------------
+# --- Logging ---------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# `plain` (one line of text per record) or `json` (one JSON object per line, with the request id,
+# user id and session id where known): for web, worker, beat and the access log alike (core.logging).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise SystemExit(f"hotline: LOG_FORMAT={LOG_FORMAT!r} must be 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "core.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "core.logging.RedactSecretsFilter"},
+        "context": {"()": "core.logging.LogContextFilter"},
+    },
+    "formatters": {
+        "console": {"()": "core.logging.JsonFormatter"} if LOG_FORMAT == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "console", "filters": ["redact", "context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -603,3 +618,52 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+if LOG_FORMAT == "json":
+    # Python warnings (a library's UserWarning at start) become log records too, so that every line
+    # is JSON; in plain mode they keep going to stderr as they are.
+    import logging
+
+    logging.captureWarnings(True)
+
+# --- Metrics (Prometheus) and errors (Sentry) ----------------------------------------
+
+# Off: every metric is a no-op and GET /metrics answers 404 (the bench measures the cost both ways).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# GET /metrics is never public: with neither of these set it answers 404. Each one set is required:
+# a bearer token (`Authorization: Bearer <token>`, else 401) and/or client addresses or networks
+# (`10.0.0.5,10.1.0.0/16`, the client address as TRUSTED_PROXY_COUNT reads it, else 403).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise SystemExit("hotline: METRICS_TOKEN must be at least 16 characters (a long random value)")
+
+
+def env_networks(name: str) -> list:
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SystemExit(f"hotline: {name}: {item!r} is not an IP address or network") from None
+    return networks
+
+
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+# Where the web processes and the worker of one host keep their metrics so that any one of them
+# reports all (prometheus-client's multiprocess mode; the library reads the variable itself). Unset:
+# each process reports its own only, which is right for the one process of the embedded mode.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+
+# Sentry: errors of web, worker and beat, redacted like the logs (core/sentry.py). Unset, the SDK is
+# not even imported.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from core.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        release=env_str("SENTRY_RELEASE") or None,
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        otp_texts=list(SMS_OTP_TEXTS.values()),
+    )

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.views import avatar_file
 from core.csp import with_policy
 from core.health import healthz, livez, readyz
+from core.metrics_endpoint import metrics_view
 
 # Swagger UI's page carries a few inline style rules; its script comes from the same view (?script),
 # so the page's policy allows inline styles only.
@@ -18,6 +19,7 @@ urlpatterns = [
     path("livez", livez, name="livez"),
     path("readyz", readyz, name="readyz"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("media/avatars/<str:name>", avatar_file, name="avatar-file"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -11,6 +11,7 @@ broker; the embedded mode, which has neither, runs it on a timer thread of its o
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -49,14 +50,16 @@ def dispatch(task, *args, countdown: float | None = None, **kwargs) -> None:
     """Send the task now (no transaction handling)."""
     if uses_broker():
         task.apply_async(args=args, kwargs=kwargs, countdown=countdown)
-    elif countdown:
-        import threading
-
-        timer = threading.Timer(countdown, lambda: _pool().submit(_run_in_thread, task, args, kwargs))
-        timer.daemon = True
-        timer.start()
     else:
-        _pool().submit(_run_in_thread, task, args, kwargs)
+        # The task's log lines keep the request id (and user and session) of the code that queued it,
+        # as a worker's do through the task headers (core.requestid).
+        run = contextvars.copy_context().run
+        if countdown:
+            timer = threading.Timer(countdown, lambda: _pool().submit(run, _run_in_thread, task, args, kwargs))
+            timer.daemon = True
+            timer.start()
+        else:
+            _pool().submit(run, _run_in_thread, task, args, kwargs)
 
 
 def enqueue(task, *args, **kwargs) -> None:

@@ -8,6 +8,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from core import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,6 +20,7 @@ def group_send_now(group: str, event: dict) -> None:
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:  # pragma: no cover - the database stays the source of truth; clients resync
+        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("event").inc()
         logger.exception("channel layer group_send to %s failed", group)
 
 
@@ -39,6 +42,7 @@ def group_send_many_now(messages: list[tuple[str, dict]]) -> None:
     try:
         async_to_sync(publish)()
     except Exception:  # pragma: no cover - the database stays the source of truth; clients resync
+        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("event").inc(len(messages))
         logger.exception("channel layer group_send of %d events failed", len(messages))
 
 

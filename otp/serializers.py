@@ -7,28 +7,33 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from core import metrics
 from core.phone import parse_mobile_number
 
 from .services import code_is_well_formed, code_normalize
 
 
 class MobileNumberField(serializers.CharField):
-    """A mobile number in any accepted format, returned as E.164."""
+    """A mobile number in any accepted format, returned as E.164. With `counts_refusals`, a number
+    refused for its region (PHONE_ALLOWED_REGIONS) counts as a code request refused for `region`."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, counts_refusals: bool = False, **kwargs):
         kwargs.setdefault("max_length", 64)
         super().__init__(**kwargs)
+        self.counts_refusals = counts_refusals
 
     def to_internal_value(self, data):
         text = super().to_internal_value(data)
         try:
             return parse_mobile_number(text)
         except DjangoValidationError as exc:
+            if self.counts_refusals and exc.code == "region":
+                metrics.OTP_SEND_REFUSALS.labels("region").inc()
             raise serializers.ValidationError(exc.messages) from exc
 
 
 class SendCodeInput(serializers.Serializer):
-    mobile_number = MobileNumberField()
+    mobile_number = MobileNumberField(counts_refusals=True)
 
 
 class SendCodeOutput(serializers.Serializer):

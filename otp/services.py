@@ -41,7 +41,7 @@ from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
-from core import clock, ratelimit
+from core import clock, metrics, ratelimit
 from core.i18n import ascii_digits
 from core.errors import RateLimited
 from core.phone import mask_phone
@@ -103,14 +103,24 @@ def _cooldown_key(mobile_number: str) -> str:
     return f"otp:resend:{mobile_number}"
 
 
+def _global_send_budget() -> tuple[str, ratelimit.Rate]:
+    return "otp:send:global", ratelimit.Rate(settings.OTP_GLOBAL_SENDS_PER_HOUR, HOUR)
+
+
 def _send_budgets(mobile_number: str, ip: str | None) -> list[tuple[str, ratelimit.Rate]]:
     # Ordered: the dimension the caller controls first, so a client over its own budget
     # cannot spend a victim number's budget or the global circuit breaker.
     return [
         (f"otp:send:ip:{ip or 'unknown'}", ratelimit.Rate(settings.OTP_SENDS_PER_IP_PER_HOUR, HOUR)),
         (f"otp:send:number:{mobile_number}", ratelimit.Rate(settings.OTP_SENDS_PER_NUMBER_PER_HOUR, HOUR)),
-        ("otp:send:global", ratelimit.Rate(settings.OTP_GLOBAL_SENDS_PER_HOUR, HOUR)),
+        _global_send_budget(),
     ]
+
+
+def global_send_budget_used() -> tuple[int, int]:
+    """(codes sent in this hour's window, OTP_GLOBAL_SENDS_PER_HOUR): how close the circuit breaker is."""
+    key, rate = _global_send_budget()
+    return ratelimit.peek(key, rate).count, rate.limit
 
 
 def _give_back_send_limits(mobile_number: str, ip: str | None) -> None:
@@ -130,8 +140,10 @@ def _pass_send_limits(mobile_number: str, ip: str | None) -> None:
         checks=_send_budgets(mobile_number, ip),
     )
     if gate.cooldown_left:
+        metrics.OTP_SEND_REFUSALS.labels("cooldown").inc()
         raise ResendCooldown(gate.cooldown_left)
     if gate.refused:
+        metrics.OTP_SEND_REFUSALS.labels(gate.refused.split(":")[2]).inc()  # ip, number or global
         # Which budget fired stays in the server log, never in the response.
         logger.warning("otp send refused: %s budget spent (number %s)", gate.refused.split(":")[2], mask_phone(mobile_number))
         raise RateLimited(gate.verdict.retry_after)
@@ -191,6 +203,7 @@ def _code_issue(*, mobile_number: str, ip: str | None, language: str | None) -> 
         challenge.code_hmac = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
         challenge.save(force_insert=True)
         sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl, language=sms_language)
+    metrics.OTP_CODES_SENT.inc()
     logger.info("otp code issued: number=%s challenge=%s", mask_phone(mobile_number), challenge.id)
     return CodeSent(expires_in=ttl, resend_in=settings.OTP_RESEND_SECONDS)
 
@@ -235,6 +248,7 @@ def _consume(challenge_id) -> bool:
 def _send_login_failed(mobile_number: str, request) -> None:
     """Django's `user_login_failed`, as `authenticate()` sends it: what was tried, with the number
     masked (receivers such as audit logs store it) and the code replaced like Django hides a password."""
+    metrics.AUTHENTICATIONS.labels("sms", "invalid_code").inc()
     credentials = {"mobile_number": mask_phone(mobile_number), "code": SafeExceptionReporterFilter.cleansed_substitute}
     user_login_failed.send(sender=__name__, credentials=credentials, request=request)
 
@@ -266,6 +280,7 @@ def otp_code_redeemed(*, mobile_number: str, code: str, ip: str | None = None, r
     ip_key, ip_rate = _ip_failure_budget(ip)
     verdict = ratelimit.consume(ip_key, ip_rate)
     if not verdict.allowed:
+        metrics.AUTHENTICATIONS.labels("sms", "rate_limited").inc()
         raise RateLimited(verdict.retry_after)
 
     claimed = _claim_try_on_newest(mobile_number)
@@ -278,6 +293,7 @@ def otp_code_redeemed(*, mobile_number: str, code: str, ip: str | None = None, r
     verdict = ratelimit.consume(number_key, number_rate)
     if not verdict.allowed:
         _block_challenge(challenge_id)
+        metrics.AUTHENTICATIONS.labels("sms", "rate_limited").inc()
         logger.warning("otp failure budget spent: code blocked (number %s)", mask_phone(mobile_number))
         raise RateLimited(verdict.retry_after)
 
@@ -313,6 +329,7 @@ def otp_authenticate(*, mobile_number: str, code: str, ip: str | None, user_agen
         user = user_get_or_create(mobile_number=mobile_number)
         if not user.is_active:
             # Rolls the consuming UPDATE back too; the messenger login refuses them the same way.
+            metrics.AUTHENTICATIONS.labels("sms", "disabled").inc()
             raise AccountDisabled()
         result = login_complete(user=user, method="sms", ip=ip, user_agent=user_agent, request=request)
     logger.info("otp login: number=%s challenge=%s user=%s", mask_phone(mobile_number), challenge_id, user.pk)

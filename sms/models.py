@@ -63,7 +63,11 @@ class Message(models.Model):
         verbose_name_plural = _("SMS messages")
         ordering = ["-created_at", "-id"]
         permissions = [("send_message", "Can send SMS messages through the API")]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="sms_message_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="sms_message_due"),
+            # The oldest queued / sending message, read at every /metrics scrape (sms.selectors.outbox_backlog).
+            models.Index(fields=["status", "created_at"], name="sms_message_pending_age"),
+        ]
 
     def __str__(self) -> str:
         return _("SMS #%(id)s to %(to)s (%(status)s)") % {

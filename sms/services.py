@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 
-from core import background, clock
+from core import background, clock, metrics
 from core.phone import mask_phone
 
 from . import crypto, leases
@@ -201,6 +201,7 @@ def _attempt(message: Message, now) -> str:
 
 def _record(message: Message, provider_name: str, result: SendResult, chain: list[str]) -> str:
     now = clock.now()
+    metrics.SMS_PROVIDER_RESULTS.labels(provider_name, INTERRUPTED if result.code == INTERRUPTED else result.outcome).inc()
     message.provider = provider_name
     if result.outcome == Outcome.SENT:
         logger.info("SMS %s to %s sent by %s (%s)", message.pk, mask_phone(message.to), provider_name, result.message_id)
@@ -257,8 +258,10 @@ def _finish(message: Message, *, status: str, **fields) -> str:
     else:
         rows = _owned(message)
     # The encrypted code is wiped as soon as nothing will send it again.
-    _durably(lambda: rows.update(status=status, provider=message.provider, secret="", updated_at=clock.now(),
-                                 **fields))
+    updated = _durably(lambda: rows.update(status=status, provider=message.provider, secret="", updated_at=clock.now(),
+                                           **fields))
+    if updated:
+        metrics.SMS_MESSAGES_FINISHED.labels(message.provider or "none", status).inc()
     return status if status == Message.Status.SENT else f"{status}:{fields.get('error_code', '')}"
 
 

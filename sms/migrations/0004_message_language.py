@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sms', '0002_message_lease_expires_at'),
+        ('sms', '0003_message_pending_age_index'),
     ]
 
     operations = [
