@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import math
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from core import clock
 
 from .errors import LoginError
@@ -31,12 +34,12 @@ def binding_allows(state: LoginState, *, login_token: str | None, browser_key: s
 async def login_get_bound(*, code_id: str, login_token: str | None, browser_key: str | None) -> LoginState:
     """The login `code_id` if the caller may see it; LoginError 404 (unknown) or 403 (not bound) otherwise."""
     if not isinstance(code_id, str) or not CODE_ID_RE.match(code_id):
-        raise LoginError(400, "invalid", "code_id is missing or malformed.")
+        raise LoginError(400, "invalid", _("code_id is missing or malformed."))
     state = await get_store().get(code_id)
     if state is None:
-        raise LoginError(404, "not_found", "Unknown or expired code_id.")
+        raise LoginError(404, "not_found", _("Unknown or expired code_id."))
     if not binding_allows(state, login_token=login_token, browser_key=browser_key):
-        raise LoginError(403, "forbidden", "This login belongs to another client.")
+        raise LoginError(403, "forbidden", _("This login belongs to another client."))
     return state
 
 
@@ -52,7 +55,7 @@ def status_frame(state: LoginState) -> dict:
         return {"type": "auth.status", "status": CONFIRMED, "phone": state.phone}
     if state.status == EXPIRED:
         return {"type": "auth.status", "status": EXPIRED}
-    return {"type": "auth.status", "status": ERROR, "detail": state.detail or "Confirmation failed."}
+    return {"type": "auth.status", "status": ERROR, "detail": state.detail or gettext_noop("Confirmation failed.")}
 
 
 def result_payload(state: LoginState) -> dict:

@@ -13,6 +13,7 @@ import json
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -32,9 +33,9 @@ def _body(request) -> dict:
         try:
             data = json.loads(request.body or b"{}")
         except ValueError as exc:
-            raise _BadBody("The body is not valid JSON.") from exc
+            raise _BadBody(_("The body is not valid JSON.")) from exc
         if not isinstance(data, dict):
-            raise _BadBody("The body must be a JSON object.")
+            raise _BadBody(_("The body must be a JSON object."))
         return data
     return {key: request.POST.get(key) for key in request.POST}
 

@@ -8,6 +8,8 @@ import sys
 
 from django.db import OperationalError
 from django.http import JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -17,7 +19,7 @@ class RateLimited(exceptions.APIException):
     """429 with Retry-After. The body never says which limit fired."""
 
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Too many requests. Try again later."
+    default_detail = _("Too many requests. Try again later.")
     default_code = "rate_limited"
 
     def __init__(self, retry_after: int, detail: str | None = None):
@@ -30,7 +32,7 @@ logger = logging.getLogger(__name__)
 # Seconds a client is asked to wait when the database cannot be reached. Short: a full pool or a
 # database refusing connections under a burst usually clears within a second or two.
 DATABASE_UNAVAILABLE_RETRY_AFTER = 2
-DATABASE_UNAVAILABLE_DETAIL = "The service is busy. Try again shortly."
+DATABASE_UNAVAILABLE_DETAIL = _("The service is busy. Try again shortly.")
 
 
 def database_unavailable_response() -> JsonResponse:
@@ -39,7 +41,7 @@ def database_unavailable_response() -> JsonResponse:
     The request may be retried; it is not the client's fault and not a bug worth a 500."""
     response = JsonResponse(
         {
-            "detail": DATABASE_UNAVAILABLE_DETAIL,
+            "detail": str(DATABASE_UNAVAILABLE_DETAIL),
             "code": "database_unavailable",
             "retry_after": DATABASE_UNAVAILABLE_RETRY_AFTER,
         },
@@ -73,7 +75,7 @@ def _is_api_path(path: str) -> bool:
 
 def json_or_html_404(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -85,7 +87,7 @@ def json_or_html_500(request):
         # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
         if isinstance(sys.exc_info()[1], OperationalError):
             return database_unavailable_response()
-        return JsonResponse({"detail": "Server error."}, status=500)
+        return JsonResponse({"detail": gettext("Server error.")}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -93,7 +95,7 @@ def json_or_html_500(request):
 
 def json_or_html_400(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -101,7 +103,7 @@ def json_or_html_400(request, exception=None):
 
 def json_or_html_403(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Forbidden."}, status=403)
+        return JsonResponse({"detail": gettext("Forbidden.")}, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

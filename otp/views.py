@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -39,7 +40,9 @@ class SendCodeView(APIView):
         data = serializers.SendCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            sent = otp_code_send(mobile_number=data.validated_data["mobile_number"], ip=client_ip(request))
+            sent = otp_code_send(
+                mobile_number=data.validated_data["mobile_number"], ip=client_ip(request), language=get_language()
+            )
         except ResendCooldown as exc:
             response = Response(
                 {"details": _("A code was sent recently. Wait before asking for another."), "retry_after": exc.retry_after},
