@@ -130,11 +130,11 @@ class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["mobile_number", "is_active", "is_staff", "date_joined", "active_sessions"]
     search_fields = ["mobile_number"]
-    list_filter = ["is_active", "is_staff"]
+    list_filter = ["is_active", "is_staff", "language"]
     fieldsets = [
-        (None, {"fields": ["mobile_number", "password"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        (None, {"fields": ["mobile_number", "password", "language"]}),
+        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["mobile_number", "password1", "password2"]})]
     inlines = [LoginSessionInline]

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts and sessions"
+    verbose_name = _("Accounts and sessions")
 
     def ready(self):
         from . import schema, signals  # noqa: F401

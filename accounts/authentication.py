@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
@@ -21,7 +22,7 @@ class SessionJWTAuthentication(JWTAuthentication):
     def get_validated_token(self, raw_token):
         token = super().get_validated_token(raw_token)
         if not selectors.session_is_active(token.get("sid")):
-            raise AuthenticationFailed("Session has ended.", code="session_revoked")
+            raise AuthenticationFailed(_("Session has ended."), code="session_revoked")
         return token
 
     def authenticate(self, request):

@@ -38,6 +38,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff status"), default=False)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # Chosen in the page header or through PATCH /api/me/; empty until the person chooses. Pages, SMS
+    # and emails to this user use it (docs/i18n.md).
+    language = models.CharField(_("language"), max_length=16, blank=True, default="", choices=settings.LANGUAGES)
     # The profile others see (accounts.profiles.public_user): never the mobile number.
     display_name = models.CharField(_("display name"), max_length=64, blank=True, default="")
     # The storage name of the re-encoded 256 px avatar (accounts.profiles.avatar_set), or "".

@@ -28,12 +28,14 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import clock
 from core.errors import ServiceError
 
 from .models import EmailVerification, User
+from .selectors import language_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ def me_payload(user: User) -> dict:
         "avatar_url": avatar_url(user.avatar),
         "email": user.email or None,
         "email_verified": bool(user.email and user.email_verified_at),
+        "language": user.language,
     }
 
 
@@ -107,16 +110,31 @@ def _clean_email(value) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def profile_update(*, user: User, display_name=_UNSET, email=_UNSET, verify_url=None) -> User:
-    """Change the display name and/or the email. A new (or re-entered, unverified) email gets a
-    verification link by email; `verify_url(token)` makes the link. An empty email removes it."""
-    # Both are checked before either changes: a refused email leaves the name as it was too.
+def _clean_language(value) -> str:
+    codes = [code for code, _name in settings.LANGUAGES]
+    if value == "" or value in codes:
+        return value
+    raise ProfileError(
+        "invalid", _("Unknown language: choose one of %(codes)s, or \"\" for none.") % {"codes": ", ".join(codes)}
+    )
+
+
+def profile_update(*, user: User, display_name=_UNSET, email=_UNSET, language=_UNSET, verify_url=None) -> User:
+    """Change the display name, the email and/or the language. A new (or re-entered, unverified)
+    email gets a verification link by email; `verify_url(token)` makes the link. An empty email
+    removes it; an empty language forgets the choice (pages, SMS and emails then follow the browser
+    and the number's country: accounts.selectors.language_for_user)."""
+    # All are checked before any changes: a refused email leaves the name and language as they were.
     name = user.display_name if display_name is _UNSET else _clean_display_name(display_name)
     address = user.email if email is _UNSET else _clean_email(email)
+    chosen = user.language if language is _UNSET else _clean_language(language)
     fields: list[str] = []
     if name != user.display_name:
         user.display_name = name
         fields.append("display_name")
+    if chosen != user.language:
+        user.language = chosen
+        fields.append("language")
     send_link = False
     if email is not _UNSET:
         if address != user.email:
@@ -149,12 +167,16 @@ def _email_verification_send(*, user: User, verify_url) -> None:
     link = verify_url(token)
     address = user.email
     hours = settings.EMAIL_VERIFICATION_HOURS
+    # In the user's language (docs/i18n.md); without a choice or a country of ours, in the language of
+    # the page that set the email.
+    language = language_for_user(user, fallback=translation.get_language())
 
     def deliver():
-        subject = _("Confirm your email for hotline")
-        body = _("Open this link to confirm your email address (it works once, for %(hours)s hours):\n\n%(link)s\n") % {
-            "hours": hours, "link": link,
-        }
+        with translation.override(language):
+            subject = _("Confirm your email for hotline")
+            body = _(
+                "Open this link to confirm your email address (it works once, for %(hours)s hours):\n\n%(link)s\n"
+            ) % {"hours": hours, "link": link}
         try:
             send_mail(subject, body, None, [address], fail_silently=False)
         except Exception:  # the profile keeps the email unverified; setting it again sends a new link

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from core import redis_clients
 from core.db import in_db_pool
+from core.phone import region_of
 
 from .models import LoginSession, User
 
@@ -133,3 +135,43 @@ def sessions_active_for_user(*, user) -> list[LoginSession]:
 
 def session_active_for_user(*, user, session_id: str) -> LoginSession | None:
     return LoginSession.objects.active().filter(user=user, pk=session_id).first()
+
+
+# --- Languages (docs/i18n.md) ------------------------------------------------------------------
+
+
+def _supported(language: str | None) -> str | None:
+    return language if language in dict(settings.LANGUAGES) else None
+
+
+def language_of_number(mobile_number: str) -> str | None:
+    """The language of an E.164 number's country when it is one of ours (SMS_LANGUAGE_BY_REGION)."""
+    return _supported(settings.SMS_LANGUAGE_BY_REGION.get(region_of(mobile_number) or ""))
+
+
+def language_for_user(user: User, fallback: str | None = None) -> str:
+    """The language of texts sent to `user` (SMS, email): their choice, else their number's country's
+    language when it is one of ours, else `fallback` (the language of the request that caused the
+    text, as for an SMS), else English."""
+    return (
+        _supported(user.language)
+        or language_of_number(str(user.mobile_number))
+        or _supported(fallback)
+        or settings.LANGUAGE_CODE
+    )
+
+
+def sms_language_for_number(*, mobile_number: str, fallback: str | None = None) -> str:
+    """The language of an SMS to an E.164 number that may or may not belong to a user.
+
+    The user's own choice first; then the number's country when it is one of ours; then `fallback`
+    (the language of the request that asked for the SMS); then English. One query, the same whether
+    or not the number has an account, so the answer to the sender reveals nothing.
+    """
+    chosen = User.objects.filter(mobile_number=mobile_number).values_list("language", flat=True).first()
+    return (
+        _supported(chosen)
+        or language_of_number(mobile_number)
+        or _supported(fallback)
+        or settings.LANGUAGE_CODE
+    )

@@ -1,6 +1,8 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from .models import User
+from .services import device_kind_and_model
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -9,6 +11,17 @@ class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "mobile_number"]
+
+
+def _language_field(**kwargs) -> serializers.ChoiceField:
+    """A language code of settings.LANGUAGES, or "" for "no choice" (docs/i18n.md)."""
+    return serializers.ChoiceField(
+        choices=[code for code, _name in settings.LANGUAGES],
+        allow_blank=True,
+        help_text='The chosen language (`en`, `fa`, `zh-hans`, `ru`), or "" for none: pages, SMS and emails '
+        "then follow the browser and the number's country.",
+        **kwargs,
+    )
 
 
 class MeSerializer(serializers.Serializer):
@@ -21,11 +34,13 @@ class MeSerializer(serializers.Serializer):
     avatar_url = serializers.CharField(allow_null=True)
     email = serializers.EmailField(allow_null=True)
     email_verified = serializers.BooleanField(help_text="true once the emailed link was opened")
+    language = _language_field()
 
 
 class MeUpdateSerializer(serializers.Serializer):
     display_name = serializers.CharField(required=False, max_length=64)
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, help_text='"" or null removes it')
+    language = _language_field(required=False)
 
 
 class AvatarUploadSerializer(serializers.Serializer):
@@ -56,7 +71,11 @@ class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     login_method = serializers.CharField()
     ip = serializers.SerializerMethodField()
-    device = serializers.CharField()
+    device = serializers.CharField(help_text='As detected, in English: "Phone (Pixel 8)", "PC"; "" when unknown')
+    device_kind = serializers.SerializerMethodField(
+        help_text="`phone`, `tablet`, `pc`, `bot`, `other`, or \"\" when unknown: a code a client shows in its language"
+    )
+    device_model = serializers.SerializerMethodField(help_text='The model in `device` ("Pixel 8"), or ""')
     browser = serializers.CharField()
     os = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -65,6 +84,12 @@ class SessionSerializer(serializers.Serializer):
 
     def get_ip(self, session) -> str:
         return session.ip or ""
+
+    def get_device_kind(self, session) -> str:
+        return device_kind_and_model(session.device)[0]
+
+    def get_device_model(self, session) -> str:
+        return device_kind_and_model(session.device)[1]
 
     def get_current(self, session) -> bool:
         return session.id == self.context.get("current_session_id")

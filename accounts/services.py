@@ -26,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -89,6 +90,20 @@ def user_get_or_create(*, mobile_number: str) -> User:
             return User.objects.create_user(mobile_number=mobile_number)
     except IntegrityError:
         return User.objects.get(mobile_number=mobile_number)
+
+
+# The kinds of device a session's `device` starts with ("Phone (Pixel 8)"), and their codes in the
+# API's `device_kind`, which pages translate (the stored text stays English, as it always was).
+DEVICE_KINDS = {"Bot": "bot", "Phone": "phone", "Tablet": "tablet", "PC": "pc", "Other": "other"}
+
+
+def device_kind_and_model(device: str) -> tuple[str, str]:
+    """("phone", "Pixel 8") for the `device` _describe_user_agent wrote ("Phone (Pixel 8)"); ("", "")
+    when there is none or it is not in that form."""
+    kind, _space, rest = device.partition(" (")
+    if kind not in DEVICE_KINDS or (rest and not rest.endswith(")")):
+        return "", ""
+    return DEVICE_KINDS[kind], rest[:-1]
 
 
 def _describe_user_agent(raw: str) -> dict:
@@ -229,12 +244,12 @@ def session_refresh(*, refresh: str, request=None) -> RefreshResult:
         .first()
     )
     if not sid or record is None or record.session_id != sid:
-        raise InvalidToken({"detail": "Token is not a session token.", "code": "token_not_valid"})
+        raise InvalidToken({"detail": _("Token is not a session token."), "code": "token_not_valid"})
     session = record.session
     if not session.is_active:
-        raise AuthenticationFailed("Session has ended.", code="session_revoked")
+        raise AuthenticationFailed(_("Session has ended."), code="session_revoked")
     if not jwt_settings.USER_AUTHENTICATION_RULE(session.user):
-        raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+        raise AuthenticationFailed(_("No active account found for the given token."), code="no_active_account")
 
     now = clock.now()
     with transaction.atomic():
@@ -247,7 +262,7 @@ def session_refresh(*, refresh: str, request=None) -> RefreshResult:
     if not claimed:
         session_revoke(session=session, reason=Reason.REFRESH_REUSE, request=request)
         logger.warning("refresh token reuse: session %s of user %s revoked", session.id, session.user_id)
-        raise AuthenticationFailed("Refresh token was already used; the session has been ended.", code="token_reused")
+        raise AuthenticationFailed(_("Refresh token was already used; the session has been ended."), code="token_reused")
     return RefreshResult(access=access, refresh=new_refresh)
 
 

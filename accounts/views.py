@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -49,13 +50,13 @@ class MeView(APIView):
     @extend_schema(
         request=MeUpdateSerializer,
         responses={200: MeSerializer, 400: ProfileErrorSerializer},
-        summary="Change the display name and/or the email (a new email gets a verification link)",
+        summary="Change the display name, the email (a new email gets a verification link) and/or the language",
     )
     def patch(self, request):
         data = request.data if isinstance(request.data, dict) else None
         if data is None:
-            raise profiles.ProfileError("invalid", "The body must be a JSON object.")
-        changes = {key: data[key] for key in ("display_name", "email") if key in data}
+            raise profiles.ProfileError("invalid", _("The body must be a JSON object."))
+        changes = {key: data[key] for key in ("display_name", "email", "language") if key in data}
         user = profiles.profile_update(user=request.user, verify_url=_email_link_maker(request), **changes)
         return Response(profiles.me_payload(user))
 
@@ -141,7 +142,7 @@ class SessionDetailView(APIView):
     def delete(self, request, session_id: str):
         if not services.session_revoke_own(user=request.user, session_id=session_id, reason=Reason.USER, request=request):
             # The same answer whether the session belongs to someone else, ended, or never existed.
-            raise NotFound("No such session.")
+            raise NotFound(_("No such session."))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

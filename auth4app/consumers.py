@@ -6,8 +6,10 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http.cookie import parse_cookie
+from django.utils import translation
 
 from core.errors import close_code
+from core.i18n import language_from_scope
 from core.net import scope_header
 from core.sockets import SkipDatabaseCleanupMixin
 
@@ -40,9 +42,11 @@ class LoginStatusConsumer(SkipDatabaseCleanupMixin, AsyncJsonWebsocketConsumer):
     opened = False  # the first (pending) frame is out
     held: dict | None = None  # a terminal frame that came before the first one was out
     finished = False
+    language = "en"  # of the handshake (core.i18n): error details are translated into it
 
     async def connect(self):
         self.code_id = self.scope["url_route"]["kwargs"]["code_id"]
+        self.language = language_from_scope(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         login_token = (query.get("login_token") or [None])[0]
         browser_key = parse_cookie(scope_header(self.scope, b"cookie")).get(BROWSER_COOKIE)
@@ -81,12 +85,18 @@ class LoginStatusConsumer(SkipDatabaseCleanupMixin, AsyncJsonWebsocketConsumer):
             self.held = self.held or frame
             return
         self.finished = True
+        if frame.get("detail"):
+            # One frame goes to every socket of the login; each writes its detail in its own language.
+            with translation.override(self.language):
+                frame = {**frame, "detail": translation.gettext(frame["detail"])}
         await self.send_json(frame)
         await self.close(code=CLOSE_NORMAL)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Anything clients send is answered with an error frame, never a crash on bad JSON.
-        await self.send_json({"type": "error", "code": "unexpected_frame", "detail": "This socket only sends."})
+        with translation.override(self.language):
+            detail = translation.gettext("This socket only sends.")
+        await self.send_json({"type": "error", "code": "unexpected_frame", "detail": detail})
 
     async def disconnect(self, code):
         if self.attached and push.detach(self.code_id, self):

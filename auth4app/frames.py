@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 
+from django.utils.translation import gettext_noop
+
 from core import clock
 
 from .store import COMPLETED, CONFIRMED, ERROR, EXPIRED, PENDING, LoginState
@@ -25,7 +27,8 @@ def status_frame(state: LoginState) -> dict:
         return {"type": "auth.status", "status": CONFIRMED, "phone": state.phone}
     if state.status == EXPIRED:
         return dict(EXPIRED_FRAME)
-    return {"type": "auth.status", "status": ERROR, "detail": state.detail or "Confirmation failed."}
+    # Marked for translation, sent in English: each socket translates a detail into its language.
+    return {"type": "auth.status", "status": ERROR, "detail": state.detail or gettext_noop("Confirmation failed.")}
 
 
 def result_payload(state: LoginState) -> dict:

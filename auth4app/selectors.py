@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from django.utils.translation import gettext as _
+
 from .errors import LoginError
 from .store import LoginState, get_store
 from .upstream import CODE_ID_RE
@@ -28,10 +30,10 @@ def binding_allows(state: LoginState, *, login_token: str | None, browser_key: s
 async def login_get_bound(*, code_id: str, login_token: str | None, browser_key: str | None) -> LoginState:
     """The login `code_id` if the caller may see it; LoginError 404 (unknown) or 403 (not bound) otherwise."""
     if not isinstance(code_id, str) or not CODE_ID_RE.match(code_id):
-        raise LoginError("invalid", "code_id is missing or malformed.", status=400)
+        raise LoginError("invalid", _("code_id is missing or malformed."), status=400)
     state = await get_store().get(code_id)
     if state is None:
-        raise LoginError("not_found", "Unknown or expired code_id.", status=404)
+        raise LoginError("not_found", _("Unknown or expired code_id."), status=404)
     if not binding_allows(state, login_token=login_token, browser_key=browser_key):
-        raise LoginError("forbidden", "This login belongs to another client.", status=403)
+        raise LoginError("forbidden", _("This login belongs to another client."), status=403)
     return state

@@ -17,6 +17,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from core import clock, metrics, ratelimit
 from core.errors import RateLimited
@@ -88,7 +90,7 @@ async def auth_login_start(*, phone: object, ip: str | None, browser_key: str | 
         issued = await upstream.code_get(phone_e164=number)
     except upstream.UpstreamError as exc:
         logger.warning("auth4app code/get failed for %s: %s", mask_phone(number), exc)
-        raise LoginError("upstream_unavailable", "The confirmation service is unavailable. Try again later.", status=502) from exc
+        raise LoginError("upstream_unavailable", _("The confirmation service is unavailable. Try again later."), status=502) from exc
 
     login_token = secrets.token_urlsafe(32)
     browser_key = _browser_key_or_new(browser_key)
@@ -153,7 +155,7 @@ async def _poll_failed(state: LoginState, exc: Exception) -> PollOutcome:
     failing_since = state.failing_since or state.polled_at
     if now - failing_since >= settings.AUTH4APP_ERROR_GIVE_UP_SECONDS:
         logger.warning("auth4app login %s: upstream failing for %ds, giving up (%s)", state.code_id, now - failing_since, exc)
-        frame = await _finish(state, ERROR, detail="The confirmation service did not answer. Start again.")
+        frame = await _finish(state, ERROR, detail=gettext_noop("The confirmation service did not answer. Start again."))
         return PollOutcome(None, frame)
     failures = state.failures + 1
     backoff = min(settings.AUTH4APP_POLL_INTERVAL * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
@@ -198,7 +200,7 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
         phone = _confirmed_number(state, result)
     except ValidationError:
         logger.warning("auth4app login %s confirmed an unusable number", code_id)
-        return PollOutcome(None, await _finish(state, ERROR, detail="This phone number is not accepted."))
+        return PollOutcome(None, await _finish(state, ERROR, detail=gettext_noop("This phone number is not accepted.")))
     return PollOutcome(None, await _finish(state, CONFIRMED, phone=phone, confirmed_at=clock.timestamp()))
 
 
@@ -208,7 +210,7 @@ def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dic
     with transaction.atomic():
         user = user_get_or_create(mobile_number=phone)
         if not user.is_active:
-            raise LoginError("inactive", "This account is disabled.", status=403)
+            raise LoginError("inactive", _("This account is disabled."), status=403)
         result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent, request=request)
     payload = result.as_payload()
     payload["user"]["phone"] = payload["user"]["mobile_number"]
@@ -216,10 +218,10 @@ def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dic
 
 
 _NOT_COMPLETABLE = {
-    PENDING: ("not_confirmed", "The phone number is not confirmed yet."),
-    COMPLETED: ("already_completed", "This login was already completed."),
-    EXPIRED: ("expired", "This code has expired. Start again."),
-    ERROR: ("failed", "This login failed. Start again."),
+    PENDING: ("not_confirmed", gettext_lazy("The phone number is not confirmed yet.")),
+    COMPLETED: ("already_completed", gettext_lazy("This login was already completed.")),
+    EXPIRED: ("expired", gettext_lazy("This code has expired. Start again.")),
+    ERROR: ("failed", gettext_lazy("This login failed. Start again.")),
 }
 
 
@@ -233,12 +235,12 @@ async def auth_login_complete(
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
     if state.status == CONFIRMED and clock.timestamp() > max(state.expires_at, state.confirmed_at + CONFIRMED_GRACE_SECONDS):
         code, message = _NOT_COMPLETABLE[EXPIRED]
-        raise LoginError(code, message, status=400)
+        raise LoginError(code, str(message), status=400)
     # The compare-and-set is what makes a login usable once, across processes.
     if not await store.transition(state.code_id, (CONFIRMED,), {"status": COMPLETED}):
         current = await store.get(state.code_id)
         code, message = _NOT_COMPLETABLE.get(current.status if current else EXPIRED, _NOT_COMPLETABLE[ERROR])
-        raise LoginError(code, message, status=400)
+        raise LoginError(code, str(message), status=400)
     try:
         payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent, request=request)
     except BaseException:

@@ -13,6 +13,7 @@ import json
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -29,9 +30,9 @@ def _body(request) -> dict:
         try:
             data = json.loads(request.body or b"{}")
         except ValueError as exc:
-            raise ServiceError("invalid", "The body is not valid JSON.") from exc
+            raise ServiceError("invalid", _("The body is not valid JSON.")) from exc
         if not isinstance(data, dict):
-            raise ServiceError("invalid", "The body must be a JSON object.")
+            raise ServiceError("invalid", _("The body must be a JSON object."))
         return data
     return {key: request.POST.get(key) for key in request.POST}
 

@@ -11,11 +11,14 @@ import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core import metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
+from core.i18n import language_from_scope
 from core.sockets import SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
@@ -36,7 +39,7 @@ __all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
 def _room_id(frame: dict) -> int:
     room = frame.get("room")
     if isinstance(room, bool) or not isinstance(room, int) or room < 1:
-        raise ChatError("bad_frame", "room must be a room id.")
+        raise ChatError("bad_frame", _("room must be a room id."))
     if room > services.MAX_ID:
         raise errors.not_found()  # larger than any id the database holds
     return room
@@ -45,9 +48,9 @@ def _room_id(frame: dict) -> int:
 def _message_id(frame: dict) -> int:
     message = frame.get("message")
     if isinstance(message, bool) or not isinstance(message, int) or message < 1:
-        raise ChatError("bad_frame", "message must be a message id.")
+        raise ChatError("bad_frame", _("message must be a message id."))
     if message > services.MAX_ID:
-        raise errors.not_found("No such message.")
+        raise errors.not_found(_("No such message."))
     return message
 
 
@@ -62,12 +65,16 @@ def _dumps(body: dict) -> str:
 class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     """Frames in and out are JSON text; see docs/websocket.md."""
 
+    language = settings.LANGUAGE_CODE  # of the handshake, set in connect()
     # Every ORM call here goes through in_db_pool (database_sync_to_async), which cleans up around
     # itself, so only the handshake and the close keep Channels' cleanup (core.sockets).
     dispatch_with_database_cleanup = ("websocket.connect", "websocket.disconnect")
 
     async def connect(self):
         self.user = self.scope.get("user")
+        # Error details are written in the handshake's language (its language cookie, else
+        # Accept-Language): the language of the page that opened the socket.
+        self.language = language_from_scope(self.scope)
         # room id -> the last id this socket was caught up to when it subscribed; live events with
         # an id at or below it were already replayed (or predate the subscription) and are dropped.
         self.subscriptions: dict[int, int] = {}
@@ -163,6 +170,11 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
     # --- frames from the client ------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        # Services run under it too: database_sync_to_async carries the context into their thread.
+        with translation.override(self.language):
+            await self._receive(text_data, bytes_data)
+
+    async def _receive(self, text_data, bytes_data) -> None:
         raw = text_data if text_data is not None else bytes_data or b""
         size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
         if size > settings.CHAT_MAX_FRAME_BYTES:
@@ -171,20 +183,21 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         if self.closed:
             return
         if text_data is None:
-            await self._error(ChatError("bad_frame", "Frames are JSON text, not binary."))
+            await self._error(ChatError("bad_frame", _("Frames are JSON text, not binary.")))
             return
         try:
             frame = json.loads(text_data)
         except ValueError:
-            await self._error(ChatError("bad_frame", "The frame is not JSON."))
+            await self._error(ChatError("bad_frame", _("The frame is not JSON.")))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error(ChatError("bad_frame", 'A frame is a JSON object with a "type".'))
+            await self._error(ChatError("bad_frame", _('A frame is a JSON object with a "type".')))
             return
         ref = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         handler = self.FRAME_HANDLERS.get(frame["type"])
         if handler is None:
-            await self._error(ChatError("unknown_type", f"Unknown frame type {frame['type'][:40]!r}."), ref)
+            unknown = _("Unknown frame type %(type)r.") % {"type": frame["type"][:40]}
+            await self._error(ChatError("unknown_type", unknown), ref)
             return
         try:
             await handler(self, frame)
@@ -215,10 +228,10 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         room = _room_id(frame)
         after = frame.get("after")
         if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
-            raise ChatError("bad_frame", "after must be a message id.")
+            raise ChatError("bad_frame", _("after must be a message id."))
         wait = self.subscribes.take()
         if wait:
-            raise errors.rate_limited(wait, "Too many subscribes.")
+            raise errors.rate_limited(wait, _("Too many subscribes. Try again later."))
         after = None if after is None else min(after, services.MAX_ID)
         # Join the group before reading the database: anything committed after the read arrives
         # live (queued until this handler returns), anything before it is in the replay. Joining
@@ -263,10 +276,10 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         room = _room_id(frame)
         client_id = frame.get("client_id")
         if client_id is not None and not isinstance(client_id, str):
-            raise ChatError("bad_frame", "client_id must be a string.")
+            raise ChatError("bad_frame", _("client_id must be a string."))
         text = frame.get("text")
         if not isinstance(text, str):
-            raise ChatError("bad_frame", "text must be a string.")
+            raise ChatError("bad_frame", _("text must be a string."))
         # Stored and committed on a database thread, then published by the service (persist, then publish).
         stored = await services.amessage_send(user=self.user, room_id=room, text=text, client_id=client_id)
         await self._send({"type": "message.ack", "client_id": client_id, "message": stored.payload})
@@ -285,7 +298,7 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         message = _message_id(frame)
         text = frame.get("text")
         if not isinstance(text, str):
-            raise ChatError("bad_frame", "text must be a string.")
+            raise ChatError("bad_frame", _("text must be a string."))
         # The service publishes `message.updated` to the room after commit (this socket too, if subscribed).
         await in_db_pool(services.message_edit)(user=self.user, message_id=message, text=text)
 

@@ -4,6 +4,7 @@ frames): core.errors.ServiceError renders both."""
 from __future__ import annotations
 
 from django.db import Error as DatabaseError
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from core.errors import RateLimited, ServiceError
@@ -18,9 +19,9 @@ class ChatError(ServiceError):
     `ChatError(code, detail, status=..., retry_after=...)`."""
 
 
-def not_found(detail: str = "No such room.") -> ChatError:
+def not_found(detail: str | None = None) -> ChatError:
     # Non-members get the same answer as for a room that does not exist: rooms are not enumerable.
-    return ChatError("not_found", detail, status=404)
+    return ChatError("not_found", detail or _("No such room."), status=404)
 
 
 def forbidden(detail: str) -> ChatError:
@@ -32,24 +33,25 @@ def invalid(detail: str) -> ChatError:
 
 
 def too_long(limit: int) -> ChatError:
-    return ChatError("too_long", f"Text is longer than {limit} characters.", status=400)
+    return ChatError("too_long", _("Text is longer than %(limit)d characters.") % {"limit": limit}, status=400)
 
 
-def rate_limited(retry_after: int, detail: str = "Too many messages.") -> RateLimited:
-    return RateLimited(retry_after, f"{detail} Try again later.")
+def rate_limited(retry_after: int, detail: str | None = None) -> RateLimited:
+    # `detail` is a whole sentence (one catalog entry), never a prefix glued to another.
+    return RateLimited(retry_after, detail or _("Too many messages. Try again later."))
 
 
 def not_registered() -> ChatError:
     # Only for a number typed in full: that number has no account (look-ups are rate limited).
-    return ChatError("not_registered", "Nobody with this number uses hotline.", status=404)
+    return ChatError("not_registered", _("Nobody with this number uses hotline."), status=404)
 
 
 def user_not_found() -> ChatError:
     # The same answer for an id nobody has and for someone the caller cannot see: ids cannot be walked.
-    return ChatError("user_not_found", "No such user.", status=404)
+    return ChatError("user_not_found", _("No such user."), status=404)
 
 
 def unavailable() -> ChatError:
     # Redis or the database failed (down, or a pool exhausted under a burst). Every frame is safe to
     # send again: message.send is idempotent by its client_id, the others have no lasting effect.
-    return ChatError("unavailable", "The service is briefly unavailable; send the frame again.", status=503)
+    return ChatError("unavailable", _("The service is briefly unavailable; send the frame again."), status=503)

@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from core import metrics, ratelimit
@@ -70,13 +72,15 @@ def _message_store(*, user: User, room_id: int, text: str, client_id: str | None
     # Runs inside the caller's transaction.
     _check_text(text)
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH):
-        raise errors.invalid(f"client_id must be a string of 1 to {CLIENT_ID_MAX_LENGTH} characters.")
+        raise errors.invalid(
+            _("client_id must be a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX_LENGTH}
+        )
     if not is_id(room_id):
         raise errors.not_found()
     row = _lock_room_for_send(user_id=user.id, room_id=room_id, client_id=client_id)
     if row is None:
         raise errors.not_found()
-    _, retry_of, withheld = row
+    _locked_room, retry_of, withheld = row
     if retry_of is not None:
         return MessageStored(message_payload(Message.objects.get(pk=retry_of), user), False, room_group(room_id), None)
     wait = limits.send_slot(user.id)
@@ -95,7 +99,7 @@ def _message_store(*, user: User, room_id: int, text: str, client_id: str | None
 
 def _check_text(text) -> None:
     if not isinstance(text, str) or not text.strip():
-        raise errors.invalid("Text must be a non-empty string.")
+        raise errors.invalid(_("Text must be a non-empty string."))
     if len(text) > settings.CHAT_MAX_TEXT_LENGTH:
         raise errors.too_long(settings.CHAT_MAX_TEXT_LENGTH)
 
@@ -197,13 +201,13 @@ def _message_for_change(*, user: User, message_id, room_id: int | None) -> tuple
     """The message and its room (locked, like a send, so the revision below is exact), for a member
     who can see it. Anything else is not_found: messages of other rooms cannot be probed."""
     if not is_id(message_id):
-        raise errors.invalid("message must be a message id.")
+        raise errors.invalid(_("message must be a message id."))
     message = Message.objects.filter(pk=message_id).first()
     if message is None or (room_id is not None and message.room_id != room_id):
-        raise errors.not_found("No such message.")
+        raise errors.not_found(_("No such message."))
     room = Room.objects.select_for_update().filter(pk=message.room_id, memberships__user_id=user.pk).first()
     if room is None or (message.withheld and message.sender_id != user.pk):
-        raise errors.not_found("No such message.")
+        raise errors.not_found(_("No such message."))
     return message, room
 
 
@@ -226,11 +230,11 @@ def message_edit(*, user: User, message_id, text, room_id: int | None = None) ->
     with transaction.atomic():
         message, _room = _message_for_change(user=user, message_id=message_id, room_id=room_id)
         if message.deleted_at is not None:
-            raise errors.not_found("No such message.")
+            raise errors.not_found(_("No such message."))
         if message.sender_id != user.pk:
-            raise errors.forbidden("Only the sender edits a message.")
+            raise errors.forbidden(_("Only the sender edits a message."))
         if timezone.now() - message.created_at > timedelta(seconds=settings.CHAT_EDIT_WINDOW_SECONDS):
-            raise errors.forbidden("A message can be edited for 48 hours after it was sent.")
+            raise errors.forbidden(_("A message can be edited for 48 hours after it was sent."))
         message.text = text
         message.edited_at = timezone.now()
         _revise(message)
@@ -249,7 +253,7 @@ def message_delete(*, user: User, message_id, room_id: int | None = None) -> dic
         if message.deleted_at is not None:
             return message_payload(message)
         if message.sender_id != user.pk and not (room.kind == Room.Kind.GROUP and room.owner_id == user.pk):
-            raise errors.forbidden("Only the sender or the group's owner deletes a message.")
+            raise errors.forbidden(_("Only the sender or the group's owner deletes a message."))
         message.deleted_at = timezone.now()
         message.text = ""
         _revise(message)
@@ -262,22 +266,28 @@ def message_delete(*, user: User, message_id, room_id: int | None = None) -> dic
 # --- Finding people -------------------------------------------------------------------------------
 
 
-def _check_limit(key: str, limit: int, detail: str) -> None:
+# The refusals of the hourly limits, written when one is hit (in the caller's language).
+TOO_MANY_LOOKUPS = gettext_lazy("Too many look-ups by number. Try again later.")
+TOO_MANY_ROOMS = gettext_lazy("Too many new rooms. Try again later.")
+TOO_MANY_MEMBER_CHANGES = gettext_lazy("Too many member changes. Try again later.")
+
+
+def _check_limit(key: str, limit: int, detail) -> None:
     verdict = ratelimit.consume(key, ratelimit.Rate(limit, 3600))
     if not verdict.allowed:
-        raise errors.rate_limited(verdict.retry_after, detail)
+        raise errors.rate_limited(verdict.retry_after, str(detail))
 
 
 def _by_number(*, actor: User, mobile_number) -> User:
     """The registered user of a number typed by `actor`. Every look-up counts against the actor's
     CHAT_NUMBER_LOOKUPS_PER_HOUR (across processes): numbers cannot be tried in bulk."""
     if not isinstance(mobile_number, str):
-        raise errors.invalid("mobile_number must be a string.")
+        raise errors.invalid(_("mobile_number must be a string."))
     try:
         number = parse_mobile_number(mobile_number)
     except ValidationError as exc:
         raise errors.invalid(" ".join(exc.messages)) from None
-    _check_limit(f"chat:lookup:{actor.pk}", settings.CHAT_NUMBER_LOOKUPS_PER_HOUR, "Too many look-ups by number.")
+    _check_limit(f"chat:lookup:{actor.pk}", settings.CHAT_NUMBER_LOOKUPS_PER_HOUR, TOO_MANY_LOOKUPS)
     found = User.objects.filter(mobile_number=number, is_active=True).first()
     if found is None:
         raise errors.not_registered()
@@ -288,7 +298,7 @@ def _by_id(*, actor: User, user_id) -> User:
     """A user by id, only among the people who share a room with `actor` (they see each other
     already). Everyone else answers like an id nobody has: walking ids reveals nothing."""
     if not is_id(user_id):
-        raise errors.invalid("user_id must be a user id.")
+        raise errors.invalid(_("user_id must be a user id."))
     found = None
     if user_id == actor.pk or selectors.shares_room(user_id=actor.pk, other_id=user_id):
         found = User.objects.filter(pk=user_id, is_active=True).first()
@@ -303,7 +313,7 @@ def _resolve(*, actor: User, user_id=None, mobile_number=None) -> tuple[User, bo
         return _by_id(actor=actor, user_id=user_id), False
     if mobile_number is not None:
         return _by_number(actor=actor, mobile_number=mobile_number), True
-    raise errors.invalid("Give user_id or mobile_number.")
+    raise errors.invalid(_("Give user_id or mobile_number."))
 
 
 def _blocks(*, blocker_id: int, blocked_id: int) -> bool:
@@ -348,14 +358,14 @@ def room_direct_open(*, user: User, user_id: int | None = None, mobile_number: s
     who blocked the opener: blocking is silent)."""
     other, by_number = _resolve(actor=user, user_id=user_id, mobile_number=mobile_number)
     if other.pk == user.pk:
-        raise errors.invalid("A direct room needs another user.")
+        raise errors.invalid(_("A direct room needs another user."))
     low, high = sorted([user.pk, other.pk])
     existing = Room.objects.filter(kind=Room.Kind.DIRECT, direct_low_id=low, direct_high_id=high).first()
     if existing is not None:
         if by_number:
             Membership.objects.filter(room=existing, user=user, peer_number_known=False).update(peer_number_known=True)
         return existing, False
-    _check_limit(f"chat:rooms:{user.pk}", settings.CHAT_ROOMS_PER_HOUR, "Too many new rooms.")
+    _check_limit(f"chat:rooms:{user.pk}", settings.CHAT_ROOMS_PER_HOUR, TOO_MANY_ROOMS)
     try:
         with transaction.atomic():
             room = Room.objects.create(kind=Room.Kind.DIRECT, direct_low_id=low, direct_high_id=high)
@@ -377,9 +387,9 @@ def room_direct_open(*, user: User, user_id: int | None = None, mobile_number: s
 
 def _check_title(title) -> str:
     if not isinstance(title, str) or not title.strip():
-        raise errors.invalid("A group needs a title.")
+        raise errors.invalid(_("A group needs a title."))
     if len(title.strip()) > TITLE_MAX_LENGTH:
-        raise errors.invalid(f"The title is longer than {TITLE_MAX_LENGTH} characters.")
+        raise errors.invalid(_("The title is longer than %(max)d characters.") % {"max": TITLE_MAX_LENGTH})
     return title.strip()
 
 
@@ -401,7 +411,9 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
     others are invited (`room.invited`) and join only if they accept."""
     title = _check_title(title)
     if not isinstance(members, list) or len(members) > GROUP_MAX_MEMBERS_PER_REQUEST:
-        raise errors.invalid(f"members must be a list of at most {GROUP_MAX_MEMBERS_PER_REQUEST} user ids or mobile numbers.")
+        raise errors.invalid(
+            _("members must be a list of at most %(max)d user ids or mobile numbers.") % {"max": GROUP_MAX_MEMBERS_PER_REQUEST}
+        )
     chosen: dict[int, User] = {}
     for item in members:
         if is_id(item):
@@ -409,10 +421,10 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
         elif isinstance(item, str):
             user = _by_number(actor=owner, mobile_number=item)
         else:
-            raise errors.invalid("members must be user ids or mobile numbers.")
+            raise errors.invalid(_("members must be user ids or mobile numbers."))
         if user.pk != owner.pk:
             chosen[user.pk] = user
-    _check_limit(f"chat:rooms:{owner.pk}", settings.CHAT_ROOMS_PER_HOUR, "Too many new rooms.")
+    _check_limit(f"chat:rooms:{owner.pk}", settings.CHAT_ROOMS_PER_HOUR, TOO_MANY_ROOMS)
     # Added directly: people who share a room with the owner and have not blocked them. Everyone
     # else is invited (someone who blocked the owner gets nothing: blocking is silent).
     contacts = set(
@@ -425,7 +437,7 @@ def room_group_create(*, owner: User, title: str, members: list) -> Room:
         Membership.objects.bulk_create([Membership(room=room, user=user) for user in added])
         # A new group looks the same to every member (no messages, nothing unread, no numbers):
         # its room.added is built once.
-        _, added_event = _room_added(owner, room.pk)
+        _owner_group, added_event = _room_added(owner, room.pk)
         events = [(user_group(user.pk), added_event) for user in added]
         for uid, user in sorted(chosen.items()):
             if uid not in contacts:
@@ -442,14 +454,14 @@ def _group_of_member(*, actor: User, room_id, lock: bool = False) -> Room:
     if room is None:
         raise errors.not_found()
     if room.kind != Room.Kind.GROUP:
-        raise errors.invalid("Members of a direct room cannot change.")
+        raise errors.invalid(_("Members of a direct room cannot change."))
     return room
 
 
 def _join(room: Room, user: User) -> bool:
     """Make `user` a member; their read marker starts at the room's newest message (joining does
     not make the whole history unread). False if they already were one."""
-    _, created = Membership.objects.get_or_create(room=room, user=user, defaults={"last_read_id": _last_id(room.pk)})
+    _membership, created = Membership.objects.get_or_create(room=room, user=user, defaults={"last_read_id": _last_id(room.pk)})
     Invitation.objects.filter(room=room, user=user).delete()
     return created
 
@@ -460,11 +472,11 @@ def room_member_add(*, actor: User, room_id: int, user_id=None, mobile_number=No
     with transaction.atomic():
         room = _group_of_member(actor=actor, room_id=room_id, lock=True)
         if room.owner_id != actor.pk:
-            raise errors.forbidden("Only the owner adds members.")
-        user, _ = _resolve(actor=actor, user_id=user_id, mobile_number=mobile_number)
+            raise errors.forbidden(_("Only the owner adds members."))
+        user, _found_by_number = _resolve(actor=actor, user_id=user_id, mobile_number=mobile_number)
         if Membership.objects.filter(room=room, user=user).exists():
             return room, "member"
-        _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, "Too many member changes.")
+        _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, TOO_MANY_MEMBER_CHANGES)
         if not selectors.shares_room(user_id=actor.pk, other_id=user.pk) or _blocks(blocker_id=user.pk, blocked_id=actor.pk):
             send_many_on_commit(_invite(room=room, inviter=actor, user=user))
             return room, "invited"
@@ -480,17 +492,17 @@ def room_member_remove(*, actor: User, room_id: int, user_id: int) -> None:
     member's sockets, on every process, stop getting the room's events as soon as the event
     arrives (`unsubscribed` with reason "removed") and get `room.removed`; the others `room.updated`."""
     if not is_id(user_id):
-        raise errors.ChatError("user_not_found", "That user is not a member.", status=404)
+        raise errors.ChatError("user_not_found", _("That user is not a member."), status=404)
     with transaction.atomic():
         room = _group_of_member(actor=actor, room_id=room_id, lock=True)
         leaving = user_id == actor.pk
         if not leaving and room.owner_id != actor.pk:
-            raise errors.forbidden("Only the owner removes members.")
+            raise errors.forbidden(_("Only the owner removes members."))
         if not leaving:
-            _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, "Too many member changes.")
-        deleted, _ = Membership.objects.filter(room=room, user_id=user_id).delete()
+            _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, TOO_MANY_MEMBER_CHANGES)
+        deleted, _by_model = Membership.objects.filter(room=room, user_id=user_id).delete()
         if not deleted:
-            raise errors.ChatError("user_not_found", "That user is not a member.", status=404)
+            raise errors.ChatError("user_not_found", _("That user is not a member."), status=404)
         events = [
             (room_group(room.pk), {"type": "chat.member_removed", "room": room.pk, "user": user_id}),
             _room_removed(room.pk, user_id),
@@ -511,19 +523,19 @@ def room_update(*, actor: User, room_id: int, title=None, owner_id=None) -> Room
     """The owner renames the group and/or hands it over to another member; every member's
     sockets get `room.updated`."""
     if title is None and owner_id is None:
-        raise errors.invalid("Give a title or an owner.")
+        raise errors.invalid(_("Give a title or an owner."))
     with transaction.atomic():
         room = _group_of_member(actor=actor, room_id=room_id, lock=True)
         if room.owner_id != actor.pk:
-            raise errors.forbidden("Only the owner changes the group.")
+            raise errors.forbidden(_("Only the owner changes the group."))
         fields = []
         if title is not None:
             room.title = _check_title(title)
             fields.append("title")
         if owner_id is not None:
             if not is_id(owner_id) or not Membership.objects.filter(room=room, user_id=owner_id).exists():
-                raise errors.ChatError("user_not_found", "The new owner must be a member.", status=404)
-            _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, "Too many member changes.")
+                raise errors.ChatError("user_not_found", _("The new owner must be a member."), status=404)
+            _check_limit(f"chat:members:{actor.pk}", settings.CHAT_MEMBER_CHANGES_PER_HOUR, TOO_MANY_MEMBER_CHANGES)
             room.owner_id = owner_id
             fields.append("owner")
         room.save(update_fields=fields)
@@ -537,7 +549,7 @@ def invitation_accept(*, user: User, room_id) -> Room:
         invitation = (Invitation.objects.select_for_update().select_related("room")
                       .filter(room_id=room_id, user=user).first()) if is_id(room_id) else None
         if invitation is None or _blocks(blocker_id=user.pk, blocked_id=invitation.invited_by_id):
-            raise errors.not_found("No such invitation.")
+            raise errors.not_found(_("No such invitation."))
         room = invitation.room
         others = _member_ids(room)
         _join(room, user)
@@ -549,7 +561,7 @@ def invitation_decline(*, user: User, room_id) -> None:
     """Drop a pending invitation; the inviter is not told."""
     deleted = Invitation.objects.filter(room_id=room_id, user=user).delete()[0] if is_id(room_id) else 0
     if not deleted:
-        raise errors.not_found("No such invitation.")
+        raise errors.not_found(_("No such invitation."))
 
 
 # --- Blocks -----------------------------------------------------------------------------------------
@@ -563,14 +575,14 @@ def block_add(*, user: User, user_id) -> tuple[dict, bool]:
     """Block someone I can see (who shares a room with me or invited me): no direct messages,
     invitations or typing from them from now on. Silent: nothing tells them. (blocked user, created)."""
     if not is_id(user_id) or user_id == user.pk:
-        raise errors.invalid("user_id must be the id of another user.")
+        raise errors.invalid(_("user_id must be the id of another user."))
     visible = selectors.shares_room(user_id=user.pk, other_id=user_id) or Invitation.objects.filter(
         user=user, invited_by_id=user_id).exists()
     other = User.objects.filter(pk=user_id).first() if visible else None
     if other is None:
         raise errors.user_not_found()
     with transaction.atomic():
-        _, created = Block.objects.get_or_create(blocker=user, blocked=other)
+        _block, created = Block.objects.get_or_create(blocker=user, blocked=other)
         Invitation.objects.filter(user=user, invited_by=other).delete()
         send_many_on_commit([_blocks_changed(user)])
     return member_payload(other), created
@@ -603,12 +615,12 @@ def profile_publish(*, user: User) -> None:
 def read_mark(*, user: User, room_id: int, message_id: int) -> bool:
     """Move the member's read marker forward to `message_id` (never back). Publishes `read` when it moved."""
     if not is_id(message_id):
-        raise errors.invalid("message must be a message id.")
+        raise errors.invalid(_("message must be a message id."))
     with transaction.atomic():
         if not Membership.objects.filter(room_id=room_id, user_id=user.pk).exists():
             raise errors.not_found()
         if not Message.objects.filter(pk=message_id, room_id=room_id).exists():
-            raise errors.not_found("No such message in this room.")
+            raise errors.not_found(_("No such message in this room."))
         moved = Membership.objects.filter(room_id=room_id, user_id=user.pk, last_read_id__lt=message_id).update(
             last_read_id=message_id
         )

@@ -4,6 +4,7 @@ its HTTP status with `{"detail", "code"[, "retry_after"]}` (DRF's exception hand
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -21,15 +22,15 @@ def _int_param(request, name: str, *, minimum: int = 0) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise invalid(f"{name} must be an integer.") from None
+        raise invalid(_("%(name)s must be an integer.") % {"name": name}) from None
     if value < minimum:
-        raise invalid(f"{name} must be at least {minimum}.")
+        raise invalid(_("%(name)s must be at least %(minimum)d.") % {"name": name, "minimum": minimum})
     return value
 
 
 def _body(request) -> dict:
     if not isinstance(request.data, dict):
-        raise invalid("The body must be a JSON object.")
+        raise invalid(_("The body must be a JSON object."))
     return request.data
 
 
@@ -57,7 +58,7 @@ class RoomListView(APIView):
             members = data.get("members", [])
             room, created = services.room_group_create(owner=request.user, title=data.get("title"), members=members), True
         else:
-            raise invalid('kind must be "direct" or "group".')
+            raise invalid(_('kind must be "direct" or "group".'))
         payload = selectors.room_for_member(user=request.user, room_id=room.pk)
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -91,7 +92,7 @@ class RoomMembersView(APIView):
             actor=request.user, room_id=room_id, user_id=data.get("user_id"), mobile_number=data.get("mobile_number")
         )
         if outcome == "invited":
-            return Response({"detail": "Invitation sent.", "code": "invited"}, status=status.HTTP_202_ACCEPTED)
+            return Response({"detail": _("Invitation sent."), "code": "invited"}, status=status.HTTP_202_ACCEPTED)
         payload = selectors.room_for_member(user=request.user, room_id=room.pk)
         return Response(payload, status=status.HTTP_201_CREATED if outcome == "added" else status.HTTP_200_OK)
 
@@ -118,7 +119,7 @@ class RoomMessagesView(APIView):
         before = _int_param(request, "before", minimum=1)
         after = _int_param(request, "after", minimum=0)
         if before is not None and after is not None:
-            raise invalid("Give before or after, not both.")
+            raise invalid(_("Give before or after, not both."))
         limit = _int_param(request, "limit", minimum=1)
         limit = selectors.HISTORY_DEFAULT_LIMIT if limit is None else min(limit, selectors.HISTORY_MAX_LIMIT)
         return Response(

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -164,11 +165,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
 USE_TZ = True
-LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -232,6 +230,25 @@ SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz|metrics)$"]
 
 # Admin second factor (django-otp): the issuer shown by authenticator apps.
 OTP_TOTP_ISSUER = "hotline"
+
+# --- Languages (docs/i18n.md) -------------------------------------------------
+
+USE_I18N = True
+LANGUAGE_CODE = "en"
+# The names are shown in the admin (a user's language); the page header shows each in its own name.
+LANGUAGES = [
+    ("en", _("English")),
+    ("fa", _("Persian")),
+    ("zh-hans", _("Simplified Chinese")),
+    ("ru", _("Russian")),
+]
+# The project's catalogs, compiled .mo files committed beside the .po files (./scripts/messages).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The header's language switcher (Django's set_language) remembers the choice for a year, not a session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Language of an SMS to a number of one of these regions when its user has chosen none.
+SMS_LANGUAGE_BY_REGION = {"IR": "fa", "CN": "zh-hans", "RU": "ru"}
 
 # --- Redis: channel layer, cache, task broker --------------------------------
 
@@ -426,8 +443,15 @@ SMS_OUTBOX_SWEEP_SECONDS = env_int("SMS_OUTBOX_SWEEP_SECONDS", 5, minimum=1)
 SMS_OUTBOX_RETENTION_DAYS = env_int("SMS_OUTBOX_RETENTION_DAYS", 90, minimum=1)
 # Key of the encryption of one-time codes waiting in the outbox (sms.crypto).
 SMS_SECRET_KEY = env_str("SMS_SECRET_KEY", SECRET_KEY)
-# Text of one-time code SMS; {code} and {minutes} are filled in. The outbox stores it with the code masked.
-SMS_OTP_TEXT = env_str("SMS_OTP_TEXT", "Your hotline code is {code}. It expires in {minutes} min.")
+# Text of one-time code SMS per language; {code} and {minutes} are filled in. The outbox stores it with the
+# code masked. Each must fit one SMS part with the longest code (sms.checks): 160 GSM-7 characters in
+# English, 70 UCS-2 characters in Persian, Chinese and Russian. Chinese operators require the 【signature】.
+SMS_OTP_TEXTS = {
+    "en": env_str("SMS_OTP_TEXT", "Your hotline code is {code}. It expires in {minutes} min."),
+    "fa": env_str("SMS_OTP_TEXT_FA", "کد ورود شما به hotline: {code}؛ این کد تا {minutes} دقیقه معتبر است."),
+    "zh-hans": env_str("SMS_OTP_TEXT_ZH_HANS", "【hotline】您的登录验证码是{code}，{minutes}分钟内有效，请勿告诉他人。"),
+    "ru": env_str("SMS_OTP_TEXT_RU", "Код для входа в hotline: {code}. Действует {minutes} мин."),
+}
 SMS_MAX_TEXT_LENGTH = 900
 SMS_PROVIDERS = {
     "kavenegar": {
@@ -668,5 +692,5 @@ if SENTRY_DSN:
         environment=env_str("SENTRY_ENVIRONMENT", "production"),
         release=env_str("SENTRY_RELEASE") or None,
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
-        otp_text=SMS_OTP_TEXT,
+        otp_texts=list(SMS_OTP_TEXTS.values()),
     )

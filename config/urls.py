@@ -30,6 +30,8 @@ urlpatterns = [
     path("api/chat/", include("chat.urls")),
     path("api/", include("social.urls")),
     path("proxy/", include("auth4app.urls")),
+    # set_language: the page header's language switcher (docs/i18n.md)
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("pages.urls")),
 ]
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from django.db import OperationalError
 from django.http import JsonResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework import status as http_status
@@ -84,7 +85,7 @@ class RateLimited(ServiceError, exceptions.Throttled):
 # Seconds a client is asked to wait when the database cannot be reached. Short: a full pool or a
 # database refusing connections under a burst usually clears within a second or two.
 DATABASE_UNAVAILABLE_RETRY_AFTER = 2
-DATABASE_UNAVAILABLE_DETAIL = "The service is busy. Try again shortly."
+DATABASE_UNAVAILABLE_DETAIL = _("The service is busy. Try again shortly.")
 
 
 class DatabaseUnavailable(ServiceError):
@@ -209,7 +210,7 @@ def _is_api_path(path: str) -> bool:
 
 def json_or_html_404(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -221,7 +222,7 @@ def json_or_html_500(request):
         # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
         if isinstance(sys.exc_info()[1], OperationalError):
             return database_unavailable_response()
-        return JsonResponse({"detail": "Server error."}, status=500)
+        return JsonResponse({"detail": gettext("Server error.")}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -229,7 +230,7 @@ def json_or_html_500(request):
 
 def json_or_html_400(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -237,7 +238,7 @@ def json_or_html_400(request, exception=None):
 
 def json_or_html_403(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": "Forbidden."}, status=403)
+        return JsonResponse({"detail": gettext("Forbidden.")}, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

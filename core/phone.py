@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from phonenumbers import PhoneNumberType
 
+from core.i18n import ascii_digits
+
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -19,7 +21,7 @@ def parse_mobile_number(raw: object) -> str:
     """
     if not isinstance(raw, (str, int)) or isinstance(raw, bool):
         raise ValidationError(_("Enter a phone number."), code="invalid")
-    text = str(raw).strip()
+    text = ascii_digits(str(raw).strip())
     if not text:
         raise ValidationError(_("Enter a phone number."), code="required")
     if len(text) > 32:
@@ -41,6 +43,14 @@ def parse_mobile_number(raw: object) -> str:
     if settings.PHONE_ALLOWED_REGIONS and region not in settings.PHONE_ALLOWED_REGIONS:
         raise ValidationError(_("Phone numbers from this country are not accepted."), code="region")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO 3166-1 region of an E.164 number (`+989121234567` -> `IR`), or None when unknown."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def mask_phone(e164: str) -> str:

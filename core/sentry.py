@@ -6,7 +6,8 @@ more than a log line (request bodies, headers, breadcrumbs, exception texts):
 
 * every string of the event goes through `core.logging.redact` (tokens, JWTs, `code=`/`"code": ...`),
   `core.logging.mask_phone_numbers` (+98912***4567) and loses the code of any one-time code SMS text
-  in it (a pattern made from SMS_OTP_TEXT: the console provider logs that text on purpose);
+  in it (patterns made from the code SMS texts of every language, SMS_OTP_TEXTS: the console provider
+  logs that text on purpose);
 * values under secret-looking keys (Sentry's own list plus `code`, `ticket`, `refresh`, `access`,
   `login_token`, `text`, ...) are replaced at any depth by sentry-sdk's `EventScrubber`;
 * stack frames carry no local variables: a frame of the SMS path holds the code and the whole
@@ -43,12 +44,16 @@ DROPPED_BREADCRUMB_LOGGERS = frozenset({"sms.console"})
 _otp_text: re.Pattern | None = None
 
 
-def otp_text_pattern(template: str) -> re.Pattern:
-    """A pattern matching SMS texts made from `template` (SMS_OTP_TEXT), whatever code they carry."""
-    parts = re.split(r"(\{code\}|\{minutes\})", template)
-    return re.compile("".join(
-        r"\d{4,10}" if part == "{code}" else r"\d+" if part == "{minutes}" else re.escape(part) for part in parts
-    ))
+def otp_text_pattern(*templates: str) -> re.Pattern:
+    """A pattern matching SMS texts made from any of `templates` (SMS_OTP_TEXTS, one per language),
+    whatever code they carry."""
+    def one(template: str) -> str:
+        parts = re.split(r"(\{code\}|\{minutes\})", template)
+        return "".join(
+            r"\d{4,10}" if part == "{code}" else r"\d+" if part == "{minutes}" else re.escape(part) for part in parts
+        )
+
+    return re.compile("|".join(f"(?:{one(template)})" for template in templates))
 
 
 def _without_codes(match: re.Match) -> str:
@@ -83,9 +88,9 @@ def before_breadcrumb(crumb: dict, hint: dict | None = None) -> dict | None:
 
 
 def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sample_rate: float,
-                otp_text: str) -> None:
+                otp_texts: list[str]) -> None:
     global _otp_text
-    _otp_text = otp_text_pattern(otp_text)
+    _otp_text = otp_text_pattern(*otp_texts)
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,

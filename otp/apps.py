@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OtpConfig(AppConfig):
     name = "otp"
+    verbose_name = _("One-time login codes")
 
     def ready(self) -> None:
         from core.metrics import register_scrape_collector

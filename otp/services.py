@@ -4,8 +4,9 @@ The flow (shaped like django-allauth's login-by-code, but stateless for API clie
 
 * `otp_code_send` checks the resend cooldown (409), spends the per-IP, per-number and global
   send budgets (429), supersedes the number's older codes, stores the new code as an HMAC
-  bound to its challenge and queues the SMS after commit. It never looks the number up among
-  users, so its answer and work are the same whether or not an account exists.
+  bound to its challenge and queues the SMS after commit. It looks the number up among users
+  only for the SMS's language, with one query whether or not an account exists, so its answer
+  and work are the same either way.
 * `otp_code_redeemed` reserves a failure from the caller's IP budget (429), claims one try on the
   newest live challenge with one conditional UPDATE (so no more than OTP_MAX_ATTEMPTS comparisons
   can ever happen, even in parallel), reserves a failure from that challenge's share of the
@@ -26,7 +27,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +40,11 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from django.views.debug import SafeExceptionReporterFilter
 
+from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, metrics, ratelimit
 from core.errors import RateLimited, ServiceError
+from core.i18n import ascii_digits
 from core.phone import mask_phone
 from sms.services import otp_send as sms_otp_send  # queues delivery after commit; never waits on the provider
 
@@ -96,7 +98,7 @@ def code_digest(*, challenge_id, mobile_number: str, code: str) -> str:
 
 def code_normalize(raw: str) -> str:
     """Map any Unicode decimal digits (Persian/Arabic keyboards send ۱۲۳) to ASCII; drop spaces."""
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
+    return ascii_digits(raw.strip())
 
 
 def code_is_well_formed(code: str) -> bool:
@@ -172,15 +174,17 @@ def _number_failure_budget(mobile_number: str, challenge_id) -> tuple[str, ratel
 # --- the flow ---------------------------------------------------------------------------
 
 
-def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
+def otp_code_send(*, mobile_number: str, ip: str | None, language: str | None = None) -> CodeSent:
     """Send a new login code to an E.164 number.
 
+    The SMS is in the user's language, else their number's country's (when it is one of ours), else
+    `language` (the request's), else English: `accounts.selectors.sms_language_for_number`.
     Raises ResendCooldown (-> 409) while the previous code's cooldown runs and RateLimited (-> 429)
     when the caller's IP, the number or the whole service has spent its hourly send budget.
     """
     _pass_send_limits(mobile_number, ip)
     try:
-        return _code_issue(mobile_number=mobile_number, ip=ip)
+        return _code_issue(mobile_number=mobile_number, ip=ip, language=language)
     except BaseException:
         # Nothing was sent (the transaction rolled back): the limits this request passed are given
         # back, or the client's retry after a 503 would meet a cooldown for a code it never got.
@@ -188,7 +192,8 @@ def otp_code_send(*, mobile_number: str, ip: str | None) -> CodeSent:
         raise
 
 
-def _code_issue(*, mobile_number: str, ip: str | None) -> CodeSent:
+def _code_issue(*, mobile_number: str, ip: str | None, language: str | None) -> CodeSent:
+    sms_language = sms_language_for_number(mobile_number=mobile_number, fallback=language)
     ttl = settings.OTP_TTL_SECONDS
     now = clock.now()
     code = code_generate()
@@ -206,7 +211,7 @@ def _code_issue(*, mobile_number: str, ip: str | None) -> CodeSent:
         )
         challenge.code_hmac = code_digest(challenge_id=challenge.id, mobile_number=mobile_number, code=code)
         challenge.save(force_insert=True)
-        sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl)
+        sms_otp_send(to=mobile_number, code=code, ttl_seconds=ttl, language=sms_language)
     metrics.OTP_CODES_SENT.inc()
     logger.info("otp code issued: number=%s challenge=%s", mask_phone(mobile_number), challenge.id)
     return CodeSent(expires_in=ttl, resend_in=settings.OTP_RESEND_SECONDS)

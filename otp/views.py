@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
@@ -39,7 +40,9 @@ class SendCodeView(ChelseruCompatibleView):
     def post(self, request):
         data = serializers.SendCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        sent = otp_code_send(mobile_number=data.validated_data["mobile_number"], ip=client_ip(request))
+        sent = otp_code_send(
+            mobile_number=data.validated_data["mobile_number"], ip=client_ip(request), language=get_language()
+        )
         return Response(
             {"details": _("The code has been sent."), "expires_in": sent.expires_in, "resend_in": sent.resend_in}
         )

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from rest_framework.exceptions import APIException
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import UntypedToken
+from rest_framework_simplejwt.tokens import AccessToken, UntypedToken
 
 from accounts import services as accounts_services
-from accounts.models import LoginSession
+from accounts.models import LoginSession, User
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -67,3 +67,9 @@ def web_session_end(*, refresh: str) -> bool:
     return accounts_services.session_revoke(
         session=session, by=session.user, reason=LoginSession.RevokeReason.LOGOUT
     )
+
+
+def web_session_language(*, access: str) -> str:
+    """The language the account of a just-issued access token chose ("" for none)."""
+    user_id = AccessToken(access).get("user_id")
+    return User.objects.filter(pk=user_id).values_list("language", flat=True).first() or ""

@@ -131,7 +131,28 @@ def web_session_start(request: HttpRequest) -> HttpResponse:
         return _refused(_("This login is no longer valid. Please log in again."))
     response = JsonResponse({"access": tokens.access})
     _set_refresh_cookie(response, request, tokens.refresh)
+    _adopt_account_language(request, response, tokens.access)
     return response
+
+
+def _adopt_account_language(request: HttpRequest, response: HttpResponse, access: str) -> None:
+    """A device logging in without a language of its own (no switcher cookie) takes the account's
+    choice, so pages after the login are in it; a choice made on this device stays (docs/i18n.md)."""
+    if settings.LANGUAGE_COOKIE_NAME in request.COOKIES:
+        return
+    language = services.web_session_language(access=access)
+    if language:
+        # The cookie Django's set_language writes, with the same settings.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
 
 
 @require_POST

@@ -1,5 +1,5 @@
-# Sourced by scripts/test: install a Debian package the tests need, but never silently. Only as
-# root with apt-get at hand (can_apt_install); otherwise scripts/test says what to install by hand.
+# Sourced by scripts/test and scripts/messages: install a Debian package they need, but never silently.
+# Only as root with apt-get at hand (can_apt_install); otherwise the script says what to install by hand.
 
 can_apt_install() {
   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1

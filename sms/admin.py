@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import services
 from .models import Message
@@ -21,12 +23,23 @@ class MessageAdmin(admin.ModelAdmin):
         # SMS go out through sms.services only; the admin watches and retries.
         return False
 
-    @admin.action(description="Retry selected failed messages", permissions=["change"])
+    @admin.action(description=_("Retry selected failed messages"), permissions=["change"])
     def retry_messages(self, request, queryset):
         retried = sum(1 for message in queryset if services.message_retry(message=message))
         skipped = queryset.count() - retried
-        self.message_user(request, f"{retried} message(s) queued again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(n)d message queued again.", "%(n)d messages queued again.", retried) % {"n": retried},
+            messages.SUCCESS,
+        )
         if skipped:
             self.message_user(
-                request, f"{skipped} skipped: not failed, or a one-time code that expired.", messages.WARNING
+                request,
+                ngettext(
+                    "%(n)d skipped: not failed, or a one-time code that expired.",
+                    "%(n)d skipped: not failed, or one-time codes that expired.",
+                    skipped,
+                )
+                % {"n": skipped},
+                messages.WARNING,
             )

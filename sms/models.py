@@ -30,6 +30,8 @@ class Message(models.Model):
     params = models.JSONField(_("template params"), default=list, blank=True)
     purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.GENERIC)
     secret = models.TextField(_("encrypted secret"), blank=True, editable=False)
+    # The one-time code's text is written again at delivery (with the real code), in this language.
+    language = models.CharField(_("language"), max_length=16, blank=True)
 
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
     provider = models.CharField(_("provider"), max_length=32, blank=True, help_text=_("Provider of the last attempt."))
@@ -57,6 +59,8 @@ class Message(models.Model):
     )
 
     class Meta:
+        verbose_name = _("SMS message")
+        verbose_name_plural = _("SMS messages")
         ordering = ["-created_at", "-id"]
         permissions = [("send_message", "Can send SMS messages through the API")]
         indexes = [
@@ -66,4 +70,6 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"SMS #{self.pk} to {self.to} ({self.status})"
+        return _("SMS #%(id)s to %(to)s (%(status)s)") % {
+            "id": self.pk, "to": self.to, "status": self.get_status_display(),
+        }

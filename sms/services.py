@@ -89,15 +89,21 @@ def _minutes(ttl_seconds: int) -> int:
     return max(1, round(ttl_seconds / 60))
 
 
-def otp_text(*, code: str, minutes: int) -> str:
-    return settings.SMS_OTP_TEXT.format(code=code, minutes=minutes)
+def otp_template(language: str) -> str:
+    """The code SMS template of `language` (SMS_OTP_TEXTS), English's for a language without one."""
+    return settings.SMS_OTP_TEXTS.get(language) or settings.SMS_OTP_TEXTS[settings.LANGUAGE_CODE]
+
+
+def otp_text(*, code: str, minutes: int, language: str) -> str:
+    return otp_template(language).format(code=code, minutes=minutes)
 
 
 # No savepoint inside a caller's transaction (otp_code_send's): the row and its queued task belong
 # to the caller's transaction anyway, and a savepoint costs two statements per code sent.
 @transaction.atomic(savepoint=False)
-def otp_send(*, to: str, code: str, ttl_seconds: int) -> Message:
-    """Queue a one-time code SMS to `to` (E.164).
+def otp_send(*, to: str, code: str, ttl_seconds: int, language: str = "") -> Message:
+    """Queue a one-time code SMS to `to` (E.164) in `language` (a code of settings.LANGUAGES; English
+    when empty). Callers pick the language with `accounts.selectors.sms_language_for_number`.
 
     The outbox keeps the text with the code masked and the code itself encrypted (sms.crypto);
     the provider gets the real code. The message is not sent once `ttl_seconds` have passed.
@@ -107,7 +113,8 @@ def otp_send(*, to: str, code: str, ttl_seconds: int) -> Message:
     minutes = _minutes(ttl_seconds)
     message = Message.objects.create(
         to=to,
-        text=otp_text(code=masked_code, minutes=minutes),
+        text=otp_text(code=masked_code, minutes=minutes, language=language),
+        language=language or settings.LANGUAGE_CODE,
         purpose=Message.Purpose.OTP,
         secret=crypto.encrypt(code),
         params=[masked_code, str(minutes)],
@@ -178,7 +185,8 @@ def _attempt(message: Message, now) -> str:
             return _finish(message, status=Message.Status.FAILED, error_code="secret_unreadable",
                            last_error="the encrypted code cannot be read (SMS_SECRET_KEY changed?)")
         minutes = int(message.params[1])
-        text, params, ttl = otp_text(code=code, minutes=minutes), (code, str(minutes)), minutes * 60
+        text = otp_text(code=code, minutes=minutes, language=message.language)
+        params, ttl = (code, str(minutes)), minutes * 60
     else:
         text, params, ttl = message.text, tuple(str(p) for p in message.params), None
     outgoing = OutgoingSMS(to=message.to, text=text, purpose=message.purpose, template_id=message.template_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy, pgettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -15,7 +16,7 @@ from .serializers import MessageQueuedOutput, MessageSendInput, MessageStatusOut
 
 
 class CanSendMessages(BasePermission):
-    message = "You do not have permission to send SMS messages."
+    message = gettext_lazy("You do not have permission to send SMS messages.")
 
     def has_permission(self, request, view) -> bool:
         return request.user.has_perm("sms.send_message")
@@ -50,5 +51,6 @@ class MessageStatusView(APIView):
         # Only the caller's own messages: the same 404 for someone else's, a code SMS and no message.
         message = selectors.message_get_sent_by(message_id=message_id, user=request.user)
         if message is None:
-            raise NotFound("No such message.")
+            # "Message" is an SMS here, a chat message elsewhere: the context keeps the two apart.
+            raise NotFound(pgettext("SMS", "No such message."))
         return Response(selectors.message_status_payload(message))

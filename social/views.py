@@ -4,6 +4,7 @@ one service, reply."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -150,5 +151,5 @@ class IdentityDetailView(APIView):
     def delete(self, request, identity_id: int):
         """Unbind one of my identities."""
         if not services.identity_unbind(user=request.user, identity_id=identity_id):
-            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

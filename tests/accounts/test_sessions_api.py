@@ -41,12 +41,18 @@ def test_list_shows_active_sessions_newest_first_with_current_flag(user_factory,
     assert [s["id"] for s in body] == [newer.session.id, older.session.id]
     assert [s["current"] for s in body] == [False, True]
     first, second = body
-    assert set(first) == {"id", "login_method", "ip", "device", "browser", "os", "created_at", "last_seen_at", "current"}
+    assert set(first) == {
+        "id", "login_method", "ip", "device", "device_kind", "device_model", "browser", "os", "created_at",
+        "last_seen_at", "current",
+    }
     assert first["login_method"] == "auth4app" and first["ip"] == "2001:db8::1"
     assert first["browser"].startswith("Firefox 128") and first["os"] == "Linux" and first["device"] == "PC"
     assert second["login_method"] == "sms" and second["ip"] == "203.0.113.7"
     assert second["browser"].startswith("Chrome Mobile") and second["os"].startswith("Android 14")
     assert second["device"].startswith("Phone")
+    # The kind as a code pages translate (docs/i18n.md), and the model apart.
+    assert (first["device_kind"], first["device_model"]) == ("pc", "")
+    assert second["device_kind"] == "phone" and second["device"] == f"Phone ({second['device_model']})"
     for session in body:
         datetime.fromisoformat(session["created_at"].replace("Z", "+00:00"))
         datetime.fromisoformat(session["last_seen_at"].replace("Z", "+00:00"))
@@ -63,6 +69,7 @@ def test_session_without_ip_or_user_agent_lists_empty_strings(user_factory, logi
     result = login(user_factory(), ip=None, user_agent="")
     (session,) = bearer(result.access).get("/api/sessions/").json()
     assert (session["ip"], session["device"], session["browser"], session["os"]) == ("", "", "", "")
+    assert (session["device_kind"], session["device_model"]) == ("", "")
 
 
 def test_revoke_own_session_ends_it_and_its_access_token_at_once(user_factory, login):
@@ -135,7 +142,7 @@ def test_me_returns_the_user(user_factory, login):
     response = bearer(login(user).access).get("/api/me/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "mobile_number", "date_joined", "display_name", "avatar_url", "email", "email_verified"}
+    assert set(body) == {"id", "mobile_number", "date_joined", "display_name", "avatar_url", "email", "email_verified", "language"}
     assert body["id"] == user.pk and body["mobile_number"] == "+989121234567"
     datetime.fromisoformat(body["date_joined"].replace("Z", "+00:00"))
 
@@ -195,3 +202,20 @@ def test_expired_sessions_are_not_listed(user_factory, login):
     current, stale = login(user), login(user)
     LoginSession.objects.filter(pk=stale.session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert [s["id"] for s in bearer(current.access).get("/api/sessions/").json()] == [current.session.id]
+
+
+@pytest.mark.parametrize(
+    "device, expected",
+    [
+        ("Phone (Pixel 8)", ("phone", "Pixel 8")),
+        ("Tablet (iPad (10th generation))", ("tablet", "iPad (10th generation)")),
+        ("PC", ("pc", "")),
+        ("Bot", ("bot", "")),
+        ("", ("", "")),
+        ("Toaster (X1)", ("", "")),  # not a kind we write: nothing to translate
+    ],
+)
+def test_the_device_kind_and_model_of_a_stored_device(device, expected):
+    from accounts.services import device_kind_and_model
+
+    assert device_kind_and_model(device) == expected

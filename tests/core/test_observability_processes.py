@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import tempfile
 import uuid
@@ -103,7 +104,8 @@ def code_for(worker: CeleryProcess, number: str) -> str:
     def seen():
         for line in json_lines(worker.log()):
             if line.get("logger") == "sms.console" and number in line["message"]:
-                found["code"] = line["message"].split("code is ", 1)[1][:6]
+                # The text is in the number's language (Persian for +98): the code is its 6-digit run.
+                found["code"] = re.search(r"(?<!\d)\d{6}(?!\d)", line["message"].split(number, 1)[1]).group(0)
         return "code" in found
 
     wait_for(seen, 30, lambda: f"the code for {number} in the worker's log:\n{worker.log()[-3000:]}")

@@ -27,8 +27,8 @@ class SmsSpy:
     def __init__(self):
         self.sent: list[dict] = []
 
-    def __call__(self, *, to: str, code: str, ttl_seconds: int) -> None:
-        self.sent.append({"to": to, "code": code, "ttl_seconds": ttl_seconds})
+    def __call__(self, *, to: str, code: str, ttl_seconds: int, language: str) -> None:
+        self.sent.append({"to": to, "code": code, "ttl_seconds": ttl_seconds, "language": language})
 
     def last_code(self, to: str) -> str:
         codes = [item["code"] for item in self.sent if item["to"] == to]

@@ -34,10 +34,11 @@ def _statements(run) -> list[str]:
     return sql
 
 
-def test_send_is_three_statements_and_queues_the_sms(client, known_code):
+def test_send_is_four_statements_and_queues_the_sms(client, known_code):
     sql = _statements(lambda: client.post("/api/otp/send/", {"mobile_number": NUMBER}, format="json"))
-    # supersede older codes, insert the challenge, insert the outbox row; no savepoints
-    assert len(sql) == 3, sql
+    # the number's user's language (for the SMS), supersede older codes, insert the challenge, insert the
+    # outbox row; no savepoints
+    assert len(sql) == 4, sql
     assert not any("SAVEPOINT" in s.upper() for s in sql)
     assert Message.objects.filter(to=NUMBER, purpose=Message.Purpose.OTP).count() == 1
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.servers import ROOT, server_env
+from tests.servers import ROOT, ServerProcess, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,6 +70,18 @@ def page_server(start_server):
         return start_server(**{**env, **NOT_INHERITED})
 
     return start
+
+
+@pytest.fixture
+def dev_server(transactional_db):
+    """A DEBUG server in embedded mode (no Redis: in-process layer, cache and SMS delivery) with no
+    Weibo or WeChat keys, so it mounts the simulators, on the test database. Its log has the console SMS."""
+    env = server_env(DEBUG="1", REDIS_URL="", SMS_PROVIDER="console", SMS_FALLBACK_PROVIDERS="", **NOT_INHERITED)
+    for name in [name for name in env if name.startswith(("WEIBO_", "WECHAT_"))]:
+        del env[name]
+    server = ServerProcess(env=env).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -140,7 +140,8 @@ def test_two_people_chat_live_and_one_catches_up_after_going_offline(page_server
 
     # Bob types: Alice sees it; he sends: Alice gets the message live.
     bob_page.get_by_label("Message").type("Hi Alice")
-    alice_page.locator("#typing", has_text="Bob is typing").wait_for()
+    # The name is a bidi isolate (U+2068 ... U+2069) inside the sentence, so it reads right in any language.
+    alice_page.locator("#typing", has_text="\u2068Bob\u2069 is typing").wait_for()
     bob_page.keyboard.press("Enter")
     alice_page.locator(".msg.theirs .text", has_text="Hi Alice").wait_for()
     alice_page.locator("#typing:empty").wait_for()

@@ -12,25 +12,12 @@ import pytest
 from accounts.models import LoginSession
 from devtools.social_simulator import FAKE_WEIBO_USERS
 from social.models import SocialIdentity
-from tests.pages.conftest import NOT_INHERITED, shoot
-from tests.servers import ServerProcess, server_env
+from tests.pages.conftest import shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 NUMBER = "+989121110014"
 XIAOMING = FAKE_WEIBO_USERS[1]
-
-
-@pytest.fixture
-def dev_server(transactional_db):
-    """A DEBUG server in embedded mode (no Redis: in-process layer, cache and SMS delivery) with no
-    Weibo or WeChat keys, so it mounts the simulators, on the test database. Its log has the console SMS."""
-    env = server_env(DEBUG="1", REDIS_URL="", SMS_PROVIDER="console", SMS_FALLBACK_PROVIDERS="", **NOT_INHERITED)
-    for name in [name for name in env if name.startswith(("WEIBO_", "WECHAT_"))]:
-        del env[name]
-    server = ServerProcess(env=env).start()
-    yield server
-    server.stop()
 
 
 def read_code(server, number: str, timeout: float = 15) -> str:

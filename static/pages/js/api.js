@@ -10,6 +10,56 @@ export const ngettext = (one, many, n) => (window.ngettext ? window.ngettext(one
 export const format = (text, values) =>
   window.interpolate ? window.interpolate(text, values, !Array.isArray(values)) : text;
 
+/** The page's language (`<html lang>`, set by Django): dates, times and numbers are written in it. */
+export const pageLanguage = document.documentElement.lang || "en";
+const numbers = new Intl.NumberFormat(pageLanguage);
+const twoDigits = new Intl.NumberFormat(pageLanguage, { minimumIntegerDigits: 2 });
+
+/** `format` for DOM: the text's %(name)s placeholders become the given nodes (or strings), so an
+ *  element such as <time> sits where the translation puts it. */
+export function formatNodes(text, values) {
+  return text.split(/%\((\w+)\)s/).map((part, index) => (index % 2 ? values[part] ?? "" : part)).filter((part) => part !== "");
+}
+
+/** A number in the page's digits (Persian digits in a Persian page). */
+export const number = (n) => numbers.format(n);
+
+/** `Intl.DateTimeFormat` of the page's language: a Persian page gets the Persian calendar, as browsers do. */
+export const dateFormat = (options) => new Intl.DateTimeFormat(pageLanguage, options);
+
+// Persian (۰-۹), Arabic-Indic (٠-٩) and full-width (０-９, Chinese input methods) digits.
+const DIGIT_ZEROS = [0x06f0, 0x0660, 0xff10];
+
+/** `text` with the digits people type on Persian, Arabic and Chinese keyboards as ASCII digits. */
+export function asciiDigits(text) {
+  return text.replace(/[\u06f0-\u06f9\u0660-\u0669\uff10-\uff19]/g, (digit) => {
+    const code = digit.charCodeAt(0);
+    const zero = DIGIT_ZEROS.find((start) => code >= start && code <= start + 9);
+    return String(code - zero);
+  });
+}
+
+/** Left-to-right text (a phone number) set inside a sentence of any direction: a bidi isolate keeps
+ *  "+98..." from turning into "98...+" in a right-to-left sentence. */
+export const ltr = (text) => `\u2066${text}\u2069`;
+
+const PHONE_LIKE = /^[+\d\s().,-]*$/;
+
+/** A name or title set inside a sentence: a bidi isolate in the direction of its own first letter (a
+ *  Latin name in a Persian sentence, or the reverse, keeps its order and leaves the sentence's alone);
+ *  a phone number left to right. */
+export const isolate = (text) => (PHONE_LIKE.test(text || "") ? ltr(text) : `\u2068${text}\u2069`);
+
+const lists = new Intl.ListFormat(pageLanguage, { style: "long", type: "conjunction" });
+
+/** "A, B and C" in the page's language ("A، B و C", "A、B和C"). */
+export const listText = (items) => lists.format(items);
+
+/** The `dir` of an element showing a name, a title or a message: a phone number (no letters) reads left
+ *  to right; anything else in the direction of its first letter. (`dir="auto"` alone would give a bare
+ *  number the page's direction, and "+98..." would read "98...+" in a Persian page.) */
+export const textDir = (text) => (PHONE_LIKE.test(text || "") ? "ltr" : "auto");
+
 /** Thrown after the page has started leaving for /login/; callers just stop. */
 export class LoggedOut extends Error {}
 
@@ -99,6 +149,11 @@ export function goLogin() {
 
 export function isLeaving() {
   return leaving;
+}
+
+/** True once this page holds an access token (someone is logged in here). */
+export function isLoggedIn() {
+  return access !== null;
 }
 
 /** For pages behind login: resolves with the access token's claims ({user_id, sid, ...}) or leaves for /login/. */
@@ -195,9 +250,9 @@ export function durationText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
   if (seconds >= 120) {
     const minutes = Math.ceil(seconds / 60);
-    return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: minutes });
+    return format(ngettext("%(n)s minute", "%(n)s minutes", minutes), { n: number(minutes) });
   }
-  return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: seconds });
+  return format(ngettext("%(n)s second", "%(n)s seconds", seconds), { n: number(seconds) });
 }
 
 /** sessionStorage key of where to land after a social login's round trip (the login page's `next`). */
@@ -230,15 +285,18 @@ export function tooManyText(error) {
     : _("Too many attempts. Try again later.");
 }
 
-/** A date and time from the API (ISO 8601) in the reader's locale, or "" when unreadable. */
+const whenFormat = dateFormat({ dateStyle: "medium", timeStyle: "short" });
+
+/** A date and time from the API (ISO 8601) in the page's language and calendar, or "" when unreadable. */
 export function whenText(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  return Number.isNaN(date.getTime()) ? "" : whenFormat.format(date);
 }
 
+/** "1:05" for 65 seconds, in the page's digits. */
 export function clockText(seconds) {
   seconds = Math.max(0, Math.ceil(seconds));
-  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  return `${number(Math.floor(seconds / 60))}:${twoDigits.format(seconds % 60)}`;
 }
 
 /** Log out: end this session through the API, drop the cookie, go to /login/. */
@@ -380,7 +438,7 @@ export class LiveSocket {
 /** What a page shows for a user: their display name, else the number I typed (if any), else "User N". */
 export function personName(user) {
   if (!user) return "";
-  return user.display_name || user.mobile_number || format(_("User %(id)s"), { id: user.id });
+  return user.display_name || user.mobile_number || format(_("User %(id)s"), { id: number(user.id) });
 }
 
 /** A round picture of a user: their avatar, or their initial. */
@@ -394,7 +452,8 @@ export function avatarElement(user, size = "small") {
     image.alt = "";
     element.append(image);
   } else {
-    element.textContent = (personName(user) || "?").trim().charAt(0).toUpperCase();
+    // The first letter, not a bidi isolate's control character (see `isolate`).
+    element.textContent = (personName(user) || "?").replace(/[\u2066-\u2069]/g, "").trim().charAt(0).toUpperCase();
   }
   return element;
 }
@@ -405,7 +464,11 @@ export async function setUpHeader() {
   try {
     const me = await apiJson("/api/me/");
     const mine = document.getElementById("me-phone");
-    if (mine) mine.textContent = me.display_name ? `${me.display_name} · ${me.mobile_number}` : me.mobile_number;
+    if (mine) {
+      // The number alone reads left to right; a name leads in its own direction, the number isolated.
+      mine.textContent = me.display_name ? `${me.display_name} · ${ltr(me.mobile_number)}` : me.mobile_number;
+      mine.dir = me.display_name ? "auto" : "ltr";
+    }
     return me;
   } catch (error) {
     if (error instanceof LoggedOut) throw error;

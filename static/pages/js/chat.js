@@ -8,15 +8,21 @@ import {
   LiveSocket,
   LoggedOut,
   apiJson,
+  asciiDigits,
   avatarElement,
+  dateFormat,
   errorText,
   format,
+  isolate,
+  listText,
   ngettext,
+  number,
   personName,
   requireLogin,
   setUpHeader,
   showConnection,
   showError,
+  textDir,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -68,7 +74,8 @@ function otherMembers(room) {
 function roomTitle(room) {
   if (room.title) return room.title;
   const others = otherMembers(room).map(personName);
-  return others.length ? others.join(", ") : _("Just you");
+  if (others.length === 1) return others[0];
+  return others.length ? listText(others.map(isolate)) : _("Just you");
 }
 
 function roomPicture(room) {
@@ -86,7 +93,7 @@ function contacts() {
 function updateTabTitle() {
   let total = 0;
   for (const room of state.rooms.values()) total += room.unread_count || 0;
-  document.title = total > 0 ? `(${total}) ${BASE_TITLE}` : BASE_TITLE;
+  document.title = total > 0 ? `(${number(total)}) ${BASE_TITLE}` : BASE_TITLE;
 }
 
 function othersOnline(roomId) {
@@ -95,9 +102,11 @@ function othersOnline(roomId) {
   return (room?.members || []).filter((m) => m.id !== state.me && online.has(m.id));
 }
 
+const timeFormat = dateFormat({ hour: "2-digit", minute: "2-digit" });
+
 function timeText(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return Number.isNaN(date.getTime()) ? "" : timeFormat.format(date);
 }
 
 function roomMessages(roomId) {
@@ -139,9 +148,11 @@ function renderRooms() {
     const title = document.createElement("span");
     title.className = "room-title";
     title.textContent = roomTitle(room);
+    title.dir = textDir(title.textContent);
     const preview = document.createElement("span");
     preview.className = "room-preview";
     preview.textContent = previewText(room.last_message);
+    preview.dir = textDir(preview.textContent);
     body.append(title, preview);
 
     const status = document.createElement("span");
@@ -152,11 +163,11 @@ function renderRooms() {
     if (room.unread_count > 0) {
       const badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = String(room.unread_count);
+      badge.textContent = number(room.unread_count);
       const label = document.createElement("span");
       label.className = "visually-hidden";
       label.textContent = format(ngettext("%(n)s unread message", "%(n)s unread messages", room.unread_count), {
-        n: room.unread_count,
+        n: number(room.unread_count),
       });
       badge.setAttribute("aria-hidden", "true");
       button.append(badge, label);
@@ -263,6 +274,7 @@ function messageElement(message) {
   const sender = document.createElement("p");
   sender.className = "sender";
   sender.textContent = mine ? _("You") : personName(memberOf(room, message.sender));
+  sender.dir = textDir(sender.textContent);
   bubble.append(sender);
   if (state.editing === message.id) {
     bubble.append(editForm(message));
@@ -270,6 +282,7 @@ function messageElement(message) {
     const text = document.createElement("p");
     text.className = "text";
     text.textContent = message.text;
+    text.dir = textDir(message.text); // a Latin message in a Persian page, and the reverse, reads in its own direction
     bubble.append(text);
   }
   const meta = document.createElement("p");
@@ -367,6 +380,7 @@ function editForm(message) {
   label.className = "visually-hidden";
   label.textContent = _("Edit message");
   const input = document.createElement("textarea");
+  input.dir = "auto";
   input.value = message.text;
   input.maxLength = 4000;
   input.rows = 2;
@@ -516,13 +530,14 @@ function renderRoomHeader() {
   const room = state.rooms.get(state.active);
   if (!room) return;
   $("room-title").textContent = roomTitle(room);
+  $("room-title").dir = textDir($("room-title").textContent);
   $("room-avatar").replaceWith(Object.assign(roomPicture(room), { id: "room-avatar" }));
   renderMembers();
   const online = othersOnline(state.active);
   const presence = $("room-presence");
   presence.dataset.online = String(online.length > 0);
   if (room.kind === "direct") presence.textContent = online.length ? _("online") : _("offline");
-  else presence.textContent = format(ngettext("%(n)s member online", "%(n)s members online", online.length), { n: online.length });
+  else presence.textContent = format(ngettext("%(n)s member online", "%(n)s members online", online.length), { n: number(online.length) });
 }
 
 async function openRoom(roomId) {
@@ -588,7 +603,7 @@ function renderTyping() {
   const users = [...(state.typing.get(state.active)?.keys() || [])];
   element.textContent = users.length
     ? format(ngettext("%(who)s is typing…", "%(who)s are typing…", users.length), {
-        who: users.map((id) => memberName(room, id)).join(", "),
+        who: listText(users.map((id) => isolate(memberName(room, id)))),
       })
     : "";
 }
@@ -633,7 +648,7 @@ function onError(frame) {
   if (entry) {
     entry.failed = true;
     renderMessages();
-    const wait = frame.retry_after ? " " + format(_("Try again in %(n)s s."), { n: frame.retry_after }) : "";
+    const wait = frame.retry_after ? " " + format(_("Try again in %(n)s s."), { n: number(frame.retry_after) }) : "";
     showComposerError(errorText(frame, _("The message was not sent.")) + wait);
   }
 }
@@ -777,8 +792,8 @@ function renderInvitations() {
     item.dataset.room = String(invitation.room.id);
     const text = document.createElement("p");
     text.textContent = format(_("%(who)s invites you to “%(title)s”"), {
-      who: personName(invitation.invited_by),
-      title: invitation.room.title,
+      who: isolate(personName(invitation.invited_by)),
+      title: isolate(invitation.room.title),
     });
     const accept = document.createElement("button");
     accept.type = "button";
@@ -825,7 +840,7 @@ async function answerInvitation(roomId, answer) {
 function apiErrorText(error, fallback) {
   if (error instanceof ApiError) {
     if (error.status === 429) {
-      return format(_("Too many changes for now. Try again in %(n)s s."), { n: error.retryAfter || 60 });
+      return format(_("Too many changes for now. Try again in %(n)s s."), { n: number(error.retryAfter || 60) });
     }
     if (error.data && error.data.code === "not_registered") return _("Nobody with this number uses hotline yet.");
     return errorText(error.data, fallback);
@@ -847,7 +862,10 @@ function toggleNewGroup(open) {
     const box = document.createElement("input");
     box.type = "checkbox";
     box.value = String(person.id);
-    label.append(box, avatarElement(person), document.createTextNode(personName(person)));
+    const name = document.createElement("span");
+    name.textContent = personName(person);
+    name.dir = textDir(name.textContent);
+    label.append(box, avatarElement(person), name);
     item.append(label);
     list.append(item);
   }
@@ -865,7 +883,8 @@ async function createGroup(event) {
     return;
   }
   const members = [...$("new-group-contacts").querySelectorAll("input:checked")].map((box) => Number(box.value));
-  const numbers = $("new-group-numbers").value.split(/[\n,;]+/).map((n) => n.trim()).filter(Boolean);
+  // Numbers one a line or separated by commas (Latin, Persian or Chinese ones).
+  const numbers = asciiDigits($("new-group-numbers").value).split(/[\n,;،，；]+/).map((n) => n.trim()).filter(Boolean);
   $("new-group-create").disabled = true;
   try {
     const room = await apiJson("/api/chat/rooms/", { method: "POST", body: { kind: "group", title, members: [...members, ...numbers] } });
@@ -902,7 +921,9 @@ function renderMembers() {
     item.dataset.user = String(member.id);
     const name = document.createElement("span");
     name.className = "member-name";
-    name.textContent = member.id === state.me ? format(_("%(name)s (you)"), { name: personName(member) }) : personName(member);
+    name.textContent = member.id === state.me ? format(_("%(name)s (you)"), { name: isolate(personName(member)) }) : personName(member);
+    // Another's name in its own direction; "Sara (you)" is a phrase of the page's language, in its direction.
+    if (member.id !== state.me) name.dir = textDir(name.textContent);
     item.append(avatarElement(member), name);
     if (room.owner === member.id) {
       const tag = document.createElement("span");
@@ -961,7 +982,7 @@ function addMember(event) {
   const value = $("add-member-input").value.trim();
   if (!room || !value) return;
   const person = contacts().find((p) => personName(p) === value);
-  const body = person ? { user_id: person.id } : { mobile_number: value };
+  const body = person ? { user_id: person.id } : { mobile_number: asciiDigits(value) };
   membersCall(`/api/chat/rooms/${room.id}/members/`, { method: "POST", body }, (result) => {
     $("add-member-input").value = "";
     if (result && result.code === "invited") $("members-status").textContent = _("Invitation sent.");
@@ -988,7 +1009,9 @@ function block() {
   const other = otherMembers(room)[0];
   if (!other) return;
   membersCall("/api/chat/blocks/", { method: "POST", body: { user_id: other.id } }, () => {
-    $("members-status").textContent = format(_("%(name)s is blocked. Unblock them on your profile page."), { name: personName(other) });
+    $("members-status").textContent = format(_("%(name)s is blocked. Unblock them on your profile page."), {
+      name: isolate(personName(other)),
+    });
   });
 }
 
@@ -1025,9 +1048,9 @@ async function startChat(event) {
   event.preventDefault();
   const input = $("new-chat-phone");
   const errorElement = $("new-chat-error");
-  const number = input.value.trim();
+  const phone = asciiDigits(input.value.trim());
   errorElement.hidden = true;
-  if (!number) {
+  if (!phone) {
     errorElement.textContent = _("Enter a phone number.");
     errorElement.hidden = false;
     input.focus();
@@ -1035,7 +1058,7 @@ async function startChat(event) {
   }
   $("new-chat-start").disabled = true;
   try {
-    const room = await apiJson("/api/chat/rooms/", { method: "POST", body: { kind: "direct", mobile_number: number } });
+    const room = await apiJson("/api/chat/rooms/", { method: "POST", body: { kind: "direct", mobile_number: phone } });
     const isNew = adoptRoom(room);
     bumpRoom(room.id);
     if (isNew) subscribe(room.id);

@@ -8,6 +8,8 @@ import {
   apiJson,
   errorText,
   format,
+  formatNodes,
+  isolate,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -33,13 +35,13 @@ function identityItem(identity) {
   const heading = document.createElement("h2");
   heading.id = `identity-${identity.id}`;
   heading.textContent = providerText(identity.provider);
-  if (identity.nickname) heading.append(" · ", identity.nickname);
+  if (identity.nickname) heading.append(" · ", isolate(identity.nickname));
   const bound = document.createElement("p");
   bound.className = "hint";
   const time = document.createElement("time");
   time.dateTime = identity.bound_at;
   time.textContent = whenText(identity.bound_at);
-  bound.append(_("Linked "), time);
+  bound.append(...formatNodes(_("Linked %(when)s"), { when: time }));
   const button = document.createElement("button");
   button.type = "button";
   button.className = "button danger";

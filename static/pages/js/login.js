@@ -3,11 +3,14 @@
 import {
   _,
   ApiError,
+  asciiDigits,
   busy,
   clockText,
   errorText,
   format,
+  ltr,
   ngettext,
+  number as numberText,
   postJson,
   readJson,
   showError,
@@ -95,7 +98,7 @@ async function sendSmsCode(number, errorElement, button) {
     sms.number = number;
     const minutes = Math.max(1, Math.round((data.expires_in || 300) / 60));
     showCodeForm(
-      format(ngettextMinutes(minutes), { number, n: minutes }),
+      format(ngettextMinutes(minutes), { number: ltr(number), n: numberText(minutes) }),
       data.resend_in ?? 60,
     );
   } catch (error) {
@@ -125,7 +128,7 @@ function ngettextMinutes(minutes) {
 
 $("sms-phone-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const number = $("sms-phone").value.trim();
+  const number = asciiDigits($("sms-phone").value.trim());
   if (!number) {
     showError($("sms-phone-error"), _("Enter your mobile number."));
     $("sms-phone").focus();
@@ -148,7 +151,7 @@ $("sms-change").addEventListener("click", () => {
 
 $("sms-code-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const code = $("sms-code").value.replace(/\s+/g, "");
+  const code = asciiDigits($("sms-code").value).replace(/\s+/g, "");
   const errorElement = $("sms-code-error");
   if (!/^[0-9]{4,10}$/.test(code)) {
     showError(errorElement, _("Type the digits from the SMS."));
@@ -343,7 +346,7 @@ async function startLiveLogin(number) {
 
 $("msg-phone-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const number = $("msg-phone").value.trim();
+  const number = asciiDigits($("msg-phone").value.trim());
   if (!number) {
     showError($("msg-phone-error"), _("Enter your mobile number."));
     $("msg-phone").focus();

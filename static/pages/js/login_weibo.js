@@ -5,9 +5,12 @@ import {
   _,
   ApiError,
   SOCIAL_NEXT_KEY,
+  asciiDigits,
   busy,
   errorText,
   format,
+  isolate,
+  ltr,
   postJson,
   readJson,
   safeNext,
@@ -58,7 +61,7 @@ function showBind(pending) {
   $("weibo-status").textContent = "";
   $("bind").hidden = false;
   $("bind-greeting").textContent = profile.nickname
-    ? format(_("Welcome, %(name)s."), { name: profile.nickname })
+    ? format(_("Welcome, %(name)s."), { name: isolate(profile.nickname) })
     : _("Welcome.");
   if (typeof profile.avatar_url === "string" && /^https?:\/\//.test(profile.avatar_url)) {
     $("bind-avatar").src = profile.avatar_url;
@@ -89,7 +92,7 @@ async function callback() {
 
 $("bind-phone-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const number = $("bind-phone").value.trim();
+  const number = asciiDigits($("bind-phone").value.trim());
   const errorElement = $("bind-phone-error");
   if (!number) {
     showError(errorElement, _("Enter your mobile number."));
@@ -104,7 +107,7 @@ $("bind-phone-form").addEventListener("submit", async (event) => {
     bind.number = number;
     $("bind-phone-form").hidden = true;
     $("bind-code-form").hidden = false;
-    $("bind-sent").textContent = format(_("We sent a code to %(number)s."), { number });
+    $("bind-sent").textContent = format(_("We sent a code to %(number)s."), { number: ltr(number) });
     $("bind-code").focus();
   } catch (error) {
     showError(
@@ -129,7 +132,7 @@ $("bind-change").addEventListener("click", () => {
 
 $("bind-code-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const code = $("bind-code").value.replace(/\s+/g, "");
+  const code = asciiDigits($("bind-code").value).replace(/\s+/g, "");
   const errorElement = $("bind-code-error");
   if (!/^[0-9]{4,10}$/.test(code)) {
     showError(errorElement, _("Type the digits from the SMS."));

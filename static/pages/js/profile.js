@@ -10,11 +10,13 @@ import {
   avatarElement,
   errorText,
   format,
+  ltr,
   personName,
   requireLogin,
   setUpHeader,
   showConnection,
   showError,
+  textDir,
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -40,7 +42,7 @@ function render() {
     ? ""
     : me.email_verified
       ? _("Confirmed.")
-      : format(_("Not confirmed yet: open the link we sent to %(email)s."), { email: me.email });
+      : format(_("Not confirmed yet: open the link we sent to %(email)s."), { email: ltr(me.email) });
 }
 
 async function change(body, errorId, done) {
@@ -100,6 +102,7 @@ async function loadBlocked() {
     item.dataset.user = String(person.id);
     const name = document.createElement("span");
     name.textContent = personName(person);
+    name.dir = textDir(name.textContent);
     const unblock = document.createElement("button");
     unblock.type = "button";
     unblock.className = "button link";

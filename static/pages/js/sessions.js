@@ -11,6 +11,8 @@ import {
   format,
   logout,
   ngettext,
+  number,
+  textDir,
   requireLogin,
   setUpHeader,
   showConnection,
@@ -18,6 +20,14 @@ import {
 } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
+
+const DEVICE_KIND_TEXT = {
+  phone: () => _("Phone"),
+  tablet: () => _("Tablet"),
+  pc: () => _("Computer"),
+  bot: () => _("Bot"),
+  other: () => _("Other device"),
+};
 
 const METHOD_TEXT = {
   sms: () => _("SMS code"),
@@ -35,7 +45,7 @@ function fail(text) {
   element.hidden = !text;
 }
 
-function field(list, term, value, iso) {
+function field(list, term, value, iso, direction) {
   const dt = document.createElement("dt");
   dt.textContent = term;
   const dd = document.createElement("dd");
@@ -47,6 +57,7 @@ function field(list, term, value, iso) {
   } else {
     dd.textContent = value || "—";
   }
+  if (direction) dd.dir = direction;
   list.append(dt, dd);
 }
 
@@ -56,7 +67,11 @@ function sessionItem(session) {
   item.dataset.session = session.id;
   const heading = document.createElement("h2");
   heading.id = `session-${session.id}`;
-  heading.textContent = [session.device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
+  // The kind in the page's language, then the model and the browser as the browser reported them.
+  const kind = DEVICE_KIND_TEXT[session.device_kind];
+  const device = kind ? [kind(), session.device_model] : [session.device];
+  heading.textContent = [...device, session.browser].filter(Boolean).join(" · ") || _("Unknown device");
+  heading.dir = textDir(heading.textContent);
   if (session.current) {
     const badge = document.createElement("span");
     badge.className = "tag";
@@ -64,8 +79,8 @@ function sessionItem(session) {
     heading.append(" ", badge);
   }
   const details = document.createElement("dl");
-  field(details, _("Operating system"), session.os);
-  field(details, _("IP address"), session.ip);
+  field(details, _("Operating system"), session.os, null, "auto");
+  field(details, _("IP address"), session.ip, null, "ltr");
   field(details, _("Logged in with"), (METHOD_TEXT[session.login_method] || (() => session.login_method))());
   field(details, _("Logged in"), whenText(session.created_at), session.created_at);
   field(details, _("Last active"), whenText(session.last_seen_at), session.last_seen_at);
@@ -109,7 +124,7 @@ async function revokeOthers() {
   try {
     const { revoked } = await apiJson("/api/sessions/revoke-others/", { method: "POST" });
     await load();
-    status(format(ngettext("%(n)s other session logged out.", "%(n)s other sessions logged out.", revoked), { n: revoked }));
+    status(format(ngettext("%(n)s other session logged out.", "%(n)s other sessions logged out.", revoked), { n: number(revoked) }));
   } catch (error) {
     if (error instanceof LoggedOut) return;
     fail(error instanceof ApiError ? errorText(error.data, _("Could not log out the other sessions.")) : _("Cannot reach the server."));
