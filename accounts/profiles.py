@@ -32,6 +32,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import clock
+from core.errors import ServiceError
 
 from .models import EmailVerification, User
 from .selectors import language_for_user
@@ -50,15 +51,8 @@ AVATAR_NAME = re.compile(r"^[0-9]+-[0-9a-f]{16}\.webp$")
 profile_changed = Signal()
 
 
-class ProfileError(Exception):
-    """A refused profile change: a stable `code`, a message, HTTP 400."""
-
-    status = 400
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class ProfileError(ServiceError):
+    """A refused profile change: `ProfileError(code, detail)`, HTTP 400."""
 
 
 # --- What others see -------------------------------------------------------------------------

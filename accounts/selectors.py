@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from core import redis_clients
+from core.db import in_db_pool
 from core.phone import region_of
 
 from .models import LoginSession, User
@@ -82,19 +82,17 @@ def session_user(*, user_id, session_id: str) -> User | None:
 
 async def asession_user(*, user_id, session_id: str) -> User | None:
     """`session_user` for the WebSocket handshake: the query in the database thread, the cache
-    write on the event loop (Django's cache client would open a Redis connection per async context)."""
-    from channels.db import database_sync_to_async
-
-    client = _async_cache_client()
+    write on the event loop (Django's cache from async code is per async context, and a thread hop
+    more), with the cache's own key function and serializer, so both read each other's entries."""
+    client = redis_clients.async_cache_client()
     if client is None:
         return await database_sync_to_async(session_user)(user_id=user_id, session_id=session_id)
     # On the shared thread pool, not the one thread-sensitive thread: handshakes overlap their queries.
-    user = await database_sync_to_async(_session_user_row, thread_sensitive=False, executor=db_executor())(user_id, session_id)
+    user = await in_db_pool(_session_user_row)(user_id, session_id)
     if user is not None:
-        backend = caches["default"]
         await client.set(
-            backend.make_and_validate_key(_state_key(session_id)),
-            backend._cache._serializer.dumps("active"),
+            redis_clients.cache_key(_state_key(session_id)),
+            redis_clients.cache_dumps("active"),
             nx=True,  # add(): never over a "revoked" a concurrent revoke just wrote
             ex=_ACTIVE_CACHE_SECONDS,
         )
@@ -117,72 +115,16 @@ def sessions_active(session_ids: list[str]) -> set[str]:
     return active
 
 
-_db_executor = None
-_db_executor_lock = threading.Lock()
-
-
-def db_executor():
-    """A process-wide pool of threads for socket ORM work that needs no particular thread.
-
-    Channels' `database_sync_to_async` runs everything on ONE thread, so every socket's handshake
-    query, subscribe read and message insert queued behind the others' database round trips. These
-    threads overlap them; each takes its own connection from the database pool (so the pool must
-    be larger than this), and closes it back after every call as `database_sync_to_async` does.
-    Long-lived, unlike an event loop's default executor, so they never strand a connection.
-    """
-    global _db_executor
-    if _db_executor is None:
-        with _db_executor_lock:
-            if _db_executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                _db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="socket-db")
-    return _db_executor
-
-
-_async_clients: dict = {}
-
-
-def _async_cache_client():
-    """A redis.asyncio client on the cache's Redis for the running loop, or None when the cache is
-    not Redis (embedded mode). Keys and values go through the cache's own key function and
-    serializer, so both clients read each other's entries.
-
-    Why not Django's cache from async code: its backend instance is per async context, so every
-    socket's first cache call built a new pool and a new Redis connection (handshake included)."""
-    from django.core.cache.backends.redis import RedisCache
-
-    if not isinstance(caches["default"], RedisCache):
-        return None
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        import redis.asyncio as aioredis
-
-        for old in [lp for lp in _async_clients if lp.is_closed()]:
-            del _async_clients[old]
-        location = settings.CACHES["default"]["LOCATION"]
-        pool = aioredis.BlockingConnectionPool.from_url(
-            location if isinstance(location, str) else location[0],
-            max_connections=100, timeout=10, socket_timeout=5, socket_connect_timeout=5,
-        )
-        client = _async_clients[loop] = aioredis.Redis(connection_pool=pool)
-    return client
-
-
 async def asession_is_active(session_id: str) -> bool:
     """`session_is_active` for async code: a cached state is read on the event loop (no thread
     hop); a miss is decided by the database through `session_is_active`."""
-    from channels.db import database_sync_to_async
-
     if not session_id or not isinstance(session_id, str) or len(session_id) > 64:
         return False
-    client = _async_cache_client()
+    client = redis_clients.async_cache_client()
     if client is not None:
-        backend = caches["default"]
-        raw = await client.get(backend.make_and_validate_key(_state_key(session_id)))
+        raw = await client.get(redis_clients.cache_key(_state_key(session_id)))
         if raw is not None:
-            return backend._cache._serializer.loads(raw) == "active"
+            return redis_clients.cache_loads(raw) == "active"
     return await database_sync_to_async(session_is_active)(session_id)
 
 

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 import secrets
+import weakref
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 
-from core import ratelimit
+from core import ratelimit, redis_clients
 from core.errors import RateLimited
 from core.logging import log_context_bind
+from core.loops import PerLoop
 
 from . import selectors
 from .services import SESSION_REVOKED_EVENT, session_group
@@ -55,11 +55,9 @@ def ws_ticket_redeem(ticket: str) -> dict | None:
     if not ticket or len(ticket) > 128:
         return None
     key = _ticket_key(ticket)
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
-        raw = backend._cache.get_client(full_key, write=True).getdel(full_key)
-        return None if raw is None else backend._cache._serializer.loads(raw)
+    if redis_clients.cache_is_redis():
+        raw = redis_clients.sync_client().getdel(redis_clients.cache_key(key))
+        return None if raw is None else redis_clients.cache_loads(raw)
     data = cache.get(key)
     if data is None or not cache.delete(key):
         return None
@@ -84,12 +82,11 @@ async def aws_ticket_redeem(ticket: str) -> dict | None:
     """`ws_ticket_redeem` on the event loop: one GETDEL, no thread hop (on Redis)."""
     if not ticket or len(ticket) > 128:
         return None
-    client = selectors._async_cache_client()
+    client = redis_clients.async_cache_client()
     if client is None:
         return await database_sync_to_async(ws_ticket_redeem)(ticket)
-    backend = caches["default"]
-    raw = await client.getdel(backend.make_and_validate_key(_ticket_key(ticket)))
-    return None if raw is None else backend._cache._serializer.loads(raw)
+    raw = await client.getdel(redis_clients.cache_key(_ticket_key(ticket)))
+    return None if raw is None else redis_clients.cache_loads(raw)
 
 
 async def _resolve(query: dict[str, list[str]]):
@@ -175,18 +172,12 @@ class SessionSweep:
                 logger.warning("session re-check of the sockets failed", exc_info=True)
 
 
-_sweeps: dict[asyncio.AbstractEventLoop, SessionSweep] = {}
+_sweeps: PerLoop[SessionSweep] = PerLoop(SessionSweep)
 
 
 def session_sweep() -> SessionSweep:
     """The SessionSweep of the running event loop."""
-    loop = asyncio.get_running_loop()
-    found = _sweeps.get(loop)
-    if found is None:
-        for old in [lp for lp in _sweeps if lp.is_closed()]:
-            del _sweeps[old]
-        found = _sweeps[loop] = SessionSweep()
-    return found
+    return _sweeps.get()
 
 
 class SessionBoundConsumerMixin:

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http.cookie import parse_cookie
 from django.utils import translation
 
+from core.errors import close_code
 from core.i18n import language_from_scope
 from core.net import scope_header
+from core.sockets import SkipDatabaseCleanupMixin
 
 from . import push
 from .errors import LoginError
+from .frames import EXPIRED_FRAME, status_frame
 from .poller import get_poller
-from .selectors import login_get_bound, status_frame
+from .selectors import login_get_bound
 from .services import BROWSER_COOKIE
 from .store import PENDING
 
 CLOSE_NORMAL = 1000
 
 
-class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
+class LoginStatusConsumer(SkipDatabaseCleanupMixin, AsyncJsonWebsocketConsumer):
     """Sends `auth.status` pending (with expires_in), then exactly one terminal frame
     (confirmed / expired / error), then closes with 1000. A client that is not bound to the
     login (cookie or `?login_token=`) is accepted and closed with 4403, so it sees why."""
@@ -31,22 +33,16 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
     # to a channel of its own on connect and UNSUBSCRIBE on close, one at a time through the layer's
     # per-process lock. An alias that is not configured gives None (channels.layers.get_channel_layer).
     channel_layer_alias = "auth4app-sockets-use-no-channel-layer"
+    # It never touches the database (the login lives in the store): no message needs Channels'
+    # database cleanup, a hop to the one thread that also runs Django's sync middleware (core.sockets).
+    dispatch_with_database_cleanup = ()
 
     code_id: str | None = None
-    attached = False  # listening through this process's poller
+    attached = False  # listening through this process's push registry
     opened = False  # the first (pending) frame is out
     held: dict | None = None  # a terminal frame that came before the first one was out
     finished = False
     language = "en"  # of the handshake (core.i18n): error details are translated into it
-
-    async def dispatch(self, message):
-        # Channels closes stale database connections before every message, a hop to the one
-        # thread that also runs Django's sync middleware. This consumer never touches the
-        # database (the login lives in the store), so its connect, push and close skip it.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self):
         self.code_id = self.scope["url_route"]["kwargs"]["code_id"]
@@ -58,13 +54,14 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
             await login_get_bound(code_id=self.code_id, login_token=login_token, browser_key=browser_key)
         except LoginError as exc:
             await self.accept()
-            await self.close(code=4000 + exc.status)
+            await self.close(code=close_code(exc))
             return
         await self.accept()
         # Listen before reading the state, so a result published in between is not missed; a
         # frame that arrives before our first one is held until it has been sent.
-        get_poller().attach(self.code_id, self)
+        push.attach(self.code_id, self)
         self.attached = True
+        get_poller().follow(self.code_id)
         await push.ready()
         try:
             state = await login_get_bound(code_id=self.code_id, login_token=login_token, browser_key=browser_key)
@@ -74,7 +71,7 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(first)
         self.opened = True
         if state is None:
-            self.held = self.held or {"type": "auth.status", "status": "expired"}
+            self.held = self.held or dict(EXPIRED_FRAME)
         elif state.status != PENDING:
             self.held = self.held or status_frame(state)
         if self.held is not None:
@@ -102,5 +99,5 @@ class LoginStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": "unexpected_frame", "detail": detail})
 
     async def disconnect(self, code):
-        if self.attached:
-            get_poller().detach(self.code_id, self)
+        if self.attached and push.detach(self.code_id, self):
+            get_poller().unfollow(self.code_id)

@@ -1,11 +1,12 @@
 """The per-process watcher of logins someone is asking about.
 
 Each web process lazily gets one `Poller` on its event loop. It keeps one small asyncio task per
-login that a client asks about *on this process*: a socket open here, or a start or result request
-here within AUTH4APP_IDLE_SECONDS. Each task steps `services.auth_login_poll` about once per interval;
-only the holder of the login's Redis lease calls upstream, so however many processes watch a login,
-upstream hears one `code/result` per interval. When the login ends, the task hands the terminal
-frame to this process's sockets directly (in case the channel-layer publish was lost) and stops.
+login that a client asks about *on this process*: a socket open here (it `follow`s the login), or a
+start or result request here within AUTH4APP_IDLE_SECONDS (the views `ask`). Each task steps
+`services.auth_login_poll` about once per interval; only the holder of the login's Redis lease calls
+upstream, so however many processes watch a login, upstream hears one `code/result` per interval.
+When the login ends, the task hands the terminal frame to this process's sockets directly (in case
+the push was lost) and stops. The views and the socket start watches; the services never do.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import math
 import os
 import socket
 import uuid
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from core import clock
+from core.loops import PerLoop
 
 from . import push, services, upstream
 from .store import get_store
@@ -46,12 +47,12 @@ def _on_tick(delay: float, now: float | None = None) -> float:
 
 @dataclass(eq=False)
 class _Watch:
+    code_id: str
     asked_until: float = 0.0
-    listeners: set = field(default_factory=set)
     task: asyncio.Task | None = None
 
     def wanted(self) -> bool:
-        return bool(self.listeners) or clock.timestamp() < self.asked_until
+        return push.has_listeners(self.code_id) or clock.timestamp() < self.asked_until
 
 
 class Poller:
@@ -67,21 +68,21 @@ class Poller:
         watch = self._ensure(code_id)
         watch.asked_until = max(watch.asked_until, clock.timestamp() + settings.AUTH4APP_IDLE_SECONDS)
 
-    def attach(self, code_id: str, listener) -> None:
-        """A socket here waits for `code_id`; `await listener.deliver(frame)` gets the terminal frame."""
-        self._ensure(code_id).listeners.add(listener)
+    def follow(self, code_id: str) -> None:
+        """A socket here waits for `code_id` (its listener is attached in auth4app.push): watch it
+        while any socket here does."""
+        self._ensure(code_id)
 
-    def detach(self, code_id: str, listener) -> None:
+    def unfollow(self, code_id: str) -> None:
+        """A socket here on `code_id` closed: that counts as a last question."""
         watch = self.watches.get(code_id)
-        if watch is not None and listener in watch.listeners:
-            watch.listeners.discard(listener)
-            # A closed socket counts as a last question.
+        if watch is not None:
             watch.asked_until = max(watch.asked_until, clock.timestamp() + settings.AUTH4APP_IDLE_SECONDS)
 
     def _ensure(self, code_id: str) -> _Watch:
         watch = self.watches.get(code_id)
         if watch is None or watch.task is None or watch.task.done():
-            watch = _Watch()
+            watch = _Watch(code_id)
             self.watches[code_id] = watch
             watch.task = asyncio.get_running_loop().create_task(self._run(code_id, watch), name=f"auth4app:{code_id}")
         return watch
@@ -109,11 +110,7 @@ class Poller:
             except Exception:  # the lease expires by itself
                 pass
         if frame is not None:
-            for listener in list(watch.listeners):
-                try:
-                    await listener.deliver(frame)
-                except Exception:
-                    logger.exception("auth4app: delivering to a socket failed")
+            await push.deliver_here_now(code_id, frame)
 
     async def aclose(self) -> None:
         """Stop every watch (tests, shutdown)."""
@@ -126,13 +123,9 @@ class Poller:
         await push.aclose()
 
 
-_pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_pollers: PerLoop[Poller] = PerLoop(Poller)
 
 
 def get_poller() -> Poller:
     """The poller of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    poller = _pollers.get(loop)
-    if poller is None:
-        poller = _pollers[loop] = Poller()
-    return poller
+    return _pollers.get()

@@ -1,8 +1,9 @@
 """Writes of the auth4app flow: start a login, poll upstream once, finish it, complete it.
 
 Every status change is a compare-and-set in the shared store; whoever wins it publishes the
-terminal frame on the store's push channel (auth4app/push.py), so every socket on the login on
-every process hears it once. See docs/auth4app.md.
+terminal frame (auth4app/push.py), so every socket on the login on every process hears it once.
+Services never start watching a login: the views and the socket ask this process's poller
+(auth4app/poller.py), which steps `auth_login_poll`. See docs/auth4app.md.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from core import clock, metrics, ratelimit
 from core.errors import RateLimited
 from core.phone import mask_phone, parse_mobile_number
 
-from . import upstream
+from . import push, upstream
 from .errors import LoginError
-from .selectors import login_get_bound, result_payload, secret_hash, status_frame
+from .frames import EXPIRED_FRAME, result_payload, status_frame
+from .selectors import login_get_bound, secret_hash
 from .store import COMPLETED, CONFIRMED, ERROR, EXPIRED, PENDING, LoginState, get_store
 
 logger = logging.getLogger(__name__)
@@ -73,21 +75,22 @@ def _check_limits(*, ip: str | None, phone: str) -> None:
 
 
 async def auth_login_start(*, phone: object, ip: str | None, browser_key: str | None) -> StartedLogin:
-    """Ask auth4app for a code for `phone` and start watching the login.
+    """Ask auth4app for a code for `phone` and store the pending login (the caller asks the
+    poller to watch it).
 
     Raises LoginError (400 bad number, 502 upstream failed) or RateLimited.
     """
     try:
         number = parse_mobile_number(phone)
     except ValidationError as exc:
-        raise LoginError(400, "invalid_phone", exc.messages[0]) from exc
+        raise LoginError("invalid_phone", exc.messages[0], status=400) from exc
     # Every upstream code costs money: limits are counted before the call.
     await sync_to_async(_check_limits, thread_sensitive=False)(ip=ip, phone=number)
     try:
         issued = await upstream.code_get(phone_e164=number)
     except upstream.UpstreamError as exc:
         logger.warning("auth4app code/get failed for %s: %s", mask_phone(number), exc)
-        raise LoginError(502, "upstream_unavailable", _("The confirmation service is unavailable. Try again later.")) from exc
+        raise LoginError("upstream_unavailable", _("The confirmation service is unavailable. Try again later."), status=502) from exc
 
     login_token = secrets.token_urlsafe(32)
     browser_key = _browser_key_or_new(browser_key)
@@ -105,7 +108,6 @@ async def auth_login_start(*, phone: object, ip: str | None, browser_key: str | 
         polled_at=now,
     )
     await get_store().create(state)
-    _watch(issued.code_id)
     logger.info("auth4app login %s started for %s", issued.code_id, mask_phone(number))
     payload = {
         "code_id": issued.code_id,
@@ -119,42 +121,26 @@ async def auth_login_start(*, phone: object, ip: str | None, browser_key: str | 
     return StartedLogin(payload=payload, browser_key=browser_key)
 
 
-def _watch(code_id: str) -> None:
-    from .poller import get_poller
-
-    get_poller().ask(code_id)
-
-
-async def _publish(code_id: str, frame: dict) -> None:
-    try:
-        await get_store().publish(code_id, frame)
-    except Exception:  # the pollers of processes with sockets re-read the state every interval
-        metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("auth4app_push").inc()
-        logger.exception("auth4app publish for %s failed", code_id)
-
-
 async def _finish(state: LoginState, status: str, **fields) -> dict:
     """Move a pending login to a terminal status; the winner of the compare-and-set publishes."""
     store = get_store()
     if await store.transition(state.code_id, (PENDING,), {"status": status, **fields}):
         frame = status_frame(dataclasses.replace(state, status=status, **fields))
         metrics.LOGIN_PUSHES.labels(status).inc()
-        await _publish(state.code_id, frame)
+        await push.publish(state.code_id, frame)
         logger.info("auth4app login %s %s", state.code_id, status)
         return frame
     current = await store.get(state.code_id)
-    return status_frame(current) if current else {"type": "auth.status", "status": EXPIRED}
+    return status_frame(current) if current else dict(EXPIRED_FRAME)
 
 
 async def auth_login_result(*, code_id: object, login_token: str | None, browser_key: str | None) -> dict:
-    """The login's status from the shared state (never an upstream call); asking keeps it polled."""
+    """The login's status from the shared state (never an upstream call). While it is pending, the
+    caller asks the poller to keep it watched."""
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
-    if state.status == PENDING:
-        if clock.timestamp() >= state.expires_at:
-            await _finish(state, EXPIRED)
-            state = await get_store().get(state.code_id) or state
-        else:
-            _watch(state.code_id)
+    if state.status == PENDING and clock.timestamp() >= state.expires_at:
+        await _finish(state, EXPIRED)
+        state = await get_store().get(state.code_id) or state
     return result_payload(state)
 
 
@@ -197,7 +183,7 @@ async def auth_login_poll(*, code_id: str, owner: str) -> PollOutcome:
     if step.kind != "poll":
         state = await store.get(code_id)
         if state is None:
-            return PollOutcome(None, {"type": "auth.status", "status": EXPIRED})
+            return PollOutcome(None, dict(EXPIRED_FRAME))
         if state.status != PENDING:
             return PollOutcome(None, status_frame(state))
         return PollOutcome(None, await _finish(state, EXPIRED))
@@ -224,7 +210,7 @@ def _login_in_db(*, phone: str, ip: str | None, user_agent: str, request) -> dic
     with transaction.atomic():
         user = user_get_or_create(mobile_number=phone)
         if not user.is_active:
-            raise LoginError(403, "inactive", _("This account is disabled."))
+            raise LoginError("inactive", _("This account is disabled."), status=403)
         result = login_complete(user=user, method="auth4app", ip=ip, user_agent=user_agent, request=request)
     payload = result.as_payload()
     payload["user"]["phone"] = payload["user"]["mobile_number"]
@@ -249,12 +235,12 @@ async def auth_login_complete(
     state = await login_get_bound(code_id=code_id, login_token=login_token, browser_key=browser_key)
     if state.status == CONFIRMED and clock.timestamp() > max(state.expires_at, state.confirmed_at + CONFIRMED_GRACE_SECONDS):
         code, message = _NOT_COMPLETABLE[EXPIRED]
-        raise LoginError(400, code, str(message))
+        raise LoginError(code, str(message), status=400)
     # The compare-and-set is what makes a login usable once, across processes.
     if not await store.transition(state.code_id, (CONFIRMED,), {"status": COMPLETED}):
         current = await store.get(state.code_id)
         code, message = _NOT_COMPLETABLE.get(current.status if current else EXPIRED, _NOT_COMPLETABLE[ERROR])
-        raise LoginError(400, code, str(message))
+        raise LoginError(code, str(message), status=400)
     try:
         payload = await sync_to_async(_login_in_db)(phone=state.phone, ip=ip, user_agent=user_agent, request=request)
     except BaseException:

@@ -10,12 +10,15 @@ the same outcome exactly one wins and publishes it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from core import redis_clients
+from core.loops import PerLoop
 
 PENDING = "pending"
 CONFIRMED = "confirmed"
@@ -235,15 +238,16 @@ class _Batcher:
 
 
 class RedisLoginStore:
-    """Logins in Redis, shared by every process. One asyncio client per event loop; the commands
-    of one loop iteration share one round trip (`_Batcher`)."""
+    """Logins in Redis, shared by every process, on each event loop's Redis client
+    (core.redis_clients); the commands of one loop iteration share one round trip (`_Batcher`)."""
 
-    def __init__(self, url: str, prefix: str):
-        self.url = url
+    shared = True  # other processes see these logins (and hear the push channel)
+
+    def __init__(self, prefix: str):
         self.prefix = f"{prefix}:auth4app"
         # The one pub/sub channel every process listens on for terminal frames (auth4app/push.py).
         self.push_channel = f"{self.prefix}:push"
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._batchers: PerLoop[_Batcher] = PerLoop(self._new_batcher)
 
     def state_key(self, code_id: str) -> str:
         return f"{self.prefix}:login:{code_id}"
@@ -251,19 +255,13 @@ class RedisLoginStore:
     def lease_key(self, code_id: str) -> str:
         return f"{self.prefix}:lease:{code_id}"
 
+    @staticmethod
+    def _new_batcher() -> _Batcher:
+        shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
+        return _Batcher(redis_clients.async_client(), shas)
+
     def _batcher(self) -> _Batcher:
-        import hashlib
-
-        import redis.asyncio as aioredis
-
-        loop = asyncio.get_running_loop()
-        batcher = self._clients.get(loop)
-        if batcher is None:
-            # A blocking pool: a burst of logins waits for a free connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=200, timeout=10, socket_timeout=5)
-            shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
-            batcher = self._clients[loop] = _Batcher(aioredis.Redis(connection_pool=pool), shas)
-        return batcher
+        return self._batchers.get()
 
     async def create(self, state: LoginState) -> None:
         ttl = max(1, int(state.expires_at - state.created_at) + KEEP_AFTER_EXPIRY_SECONDS)
@@ -304,11 +302,10 @@ class RedisLoginStore:
             return Step(kind, state=LoginState.from_hash(code_id, json.loads(reply[1])))
         return Step(kind)
 
-    async def publish(self, code_id: str, frame: dict) -> None:
-        """Send a terminal frame to the sockets on `code_id` of every process."""
-        from .push import encode
-
-        await self._batcher().call("PUBLISH", self.push_channel, encode(code_id, frame))
+    async def publish(self, message: str) -> None:
+        """Put `message` on the push channel every process listens on (auth4app/push.py), in the
+        same round trip as this loop iteration's other commands."""
+        await self._batcher().call("PUBLISH", self.push_channel, message)
 
     async def lease_holder(self, code_id: str) -> str | None:
         value = await self._batcher().call("GET", self.lease_key(code_id))
@@ -328,6 +325,8 @@ class _Entry:
 class MemoryLoginStore:
     """The same operations on dicts, for the single-process embedded mode. Every method runs
     without awaiting in between its read and its write, so it is atomic on the event loop."""
+
+    shared = False  # one process: frames are handed to its sockets directly (auth4app/push.py)
 
     states: dict[str, _Entry] = field(default_factory=dict)
     leases: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -392,11 +391,6 @@ class MemoryLoginStore:
         data["polled_at"] = repr(float(now))
         return Step("poll", state=LoginState.from_hash(code_id, dict(data)))
 
-    async def publish(self, code_id: str, frame: dict) -> None:
-        from .push import deliver_here
-
-        deliver_here(code_id, frame)
-
     async def lease_holder(self, code_id: str) -> str | None:
         holder = self.leases.get(code_id)
         return holder[0] if holder and holder[1] > time.monotonic() else None
@@ -410,7 +404,7 @@ def get_store() -> RedisLoginStore | MemoryLoginStore:
     global _store
     if _store is None:
         if settings.REDIS_URL:
-            _store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"].get("KEY_PREFIX", "hotline"))
+            _store = RedisLoginStore(settings.CACHES["default"].get("KEY_PREFIX", "hotline"))
         else:
             _store = MemoryLoginStore()
     return _store

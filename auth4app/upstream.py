@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import time
-import weakref
 from dataclasses import dataclass
 
 import aiohttp
@@ -21,6 +20,7 @@ from django.conf import settings
 from yarl import URL
 
 from core import metrics
+from core.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ class CodeResult:
 
 _HEADERS = {"User-Agent": "hotline-auth4app", "Content-Type": "application/json"}
 
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def _client() -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
     # One keep-alive session per event loop: a poller making one call a second per login must not
@@ -59,8 +57,7 @@ def _client() -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
     # httpx.AsyncClient (docs/auth4app.md, "Performance notes").
     # Requests wait for a slot on a semaphore the size of the pool *before* the request's timeout
     # starts, so a burst queues here instead of timing out while waiting for a pooled connection.
-    loop = asyncio.get_running_loop()
-    bundle = _clients.get(loop)
+    bundle = _clients.peek()
     if bundle is None or bundle[0].closed:
         size = settings.AUTH4APP_MAX_CONCURRENT_REQUESTS
         session = aiohttp.ClientSession(
@@ -70,7 +67,7 @@ def _client() -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
             # The reply is parsed by us, whatever its content type.
             raise_for_status=False,
         )
-        bundle = _clients[loop] = (session, asyncio.Semaphore(size))
+        bundle = _clients.set((session, asyncio.Semaphore(size)))
     return bundle
 
 
@@ -83,6 +80,9 @@ def _drop(session: aiohttp.ClientSession) -> None:
         connector.close()
 
 
+_clients: PerLoop[tuple[aiohttp.ClientSession, asyncio.Semaphore]] = PerLoop(discard=lambda bundle: _drop(bundle[0]))
+
+
 @atexit.register
 def _drop_all() -> None:
     # At exit the loop is gone: close quietly instead of aiohttp warning about unclosed sessions.
@@ -93,7 +93,7 @@ def _drop_all() -> None:
 
 async def aclose() -> None:
     """Close this event loop's session (tests, shutdown)."""
-    bundle = _clients.pop(asyncio.get_running_loop(), None)
+    bundle = _clients.pop()
     if bundle is not None:
         await bundle[0].close()
 

@@ -17,15 +17,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from core.errors import RateLimited
+from core.errors import ServiceError, error_key_body, service_error_response
 from core.net import client_ip
 
 from . import services
-from .errors import LoginError
-
-
-class _BadBody(Exception):
-    pass
+from .poller import get_poller
+from .store import PENDING
 
 
 def _body(request) -> dict:
@@ -33,15 +30,16 @@ def _body(request) -> dict:
         try:
             data = json.loads(request.body or b"{}")
         except ValueError as exc:
-            raise _BadBody(_("The body is not valid JSON.")) from exc
+            raise ServiceError("invalid", _("The body is not valid JSON.")) from exc
         if not isinstance(data, dict):
-            raise _BadBody(_("The body must be a JSON object."))
+            raise ServiceError("invalid", _("The body must be a JSON object."))
         return data
     return {key: request.POST.get(key) for key in request.POST}
 
 
 def _api(view):
-    """Parse the body, run the view, turn refusals into JSON replies (never a 500 for bad input)."""
+    """Parse the body, run the view, turn refusals into JSON replies (never a 500 for bad input) in
+    the seed-compatible `{"error", "detail", "code"}` shape (core.errors.error_key_body)."""
 
     @csrf_exempt
     @require_POST
@@ -49,15 +47,8 @@ def _api(view):
     async def wrapper(request):
         try:
             return await view(request, _body(request))
-        except _BadBody as exc:
-            return JsonResponse({"error": str(exc), "detail": str(exc), "code": "invalid"}, status=400)
-        except LoginError as exc:
-            return JsonResponse(exc.as_body(), status=exc.status)
-        except RateLimited as exc:
-            detail = str(exc.detail)
-            response = JsonResponse({"error": detail, "detail": detail, "retry_after": exc.retry_after}, status=429)
-            response["Retry-After"] = str(exc.retry_after)
-            return response
+        except ServiceError as exc:
+            return service_error_response(exc, error_key_body)
 
     return wrapper
 
@@ -75,6 +66,7 @@ async def code(request, data):
         ip=client_ip(request),
         browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
     )
+    get_poller().ask(started.payload["code_id"])
     response = JsonResponse(started.payload)
     response.set_cookie(
         services.BROWSER_COOKIE,
@@ -96,6 +88,8 @@ async def result(request, data):
         login_token=_string(data, "login_token"),
         browser_key=request.COOKIES.get(services.BROWSER_COOKIE),
     )
+    if payload["status"] == PENDING:
+        get_poller().ask(data["code_id"])  # asking keeps it polled
     return JsonResponse(payload)
 
 

@@ -152,19 +152,19 @@ async def client_start(state: dict, *, urls: list[str], phones: list[str], tabs:
     result = await clients.closed_loop(len(phones), 16, one, time_limit=time_limit)
     # every tab must have its `pending` frame before the bench flips anything
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(l["pending"] < l["tabs"] for l in logins.values()):
+    while time.monotonic() < deadline and any(login["pending"] < login["tabs"] for login in logins.values()):
         await asyncio.sleep(0.05)
     return {"code_ids": list(logins), "elapsed": time.monotonic() - started, "ok": result["ok"],
             "failures": failures, "errors": state.get("code_errors", [])[:3],
-            "pending": sum(l["pending"] for l in logins.values()), "tabs": sum(l["tabs"] for l in logins.values())}
+            "pending": sum(login["pending"] for login in logins.values()), "tabs": sum(login["tabs"] for login in logins.values())}
 
 
 async def client_collect(state: dict, *, time_limit: float) -> dict:
     logins = state.get("logins", {})
     deadline = time.monotonic() + time_limit
     while time.monotonic() < deadline:
-        waiting_push = any(len(l["terminal"]) < l["tabs"] for l in logins.values())
-        waiting_poll = any(l["polls"] and l["poll_seen_at"] is None for l in logins.values())
+        waiting_push = any(len(login["terminal"]) < login["tabs"] for login in logins.values())
+        waiting_poll = any(login["polls"] and login["poll_seen_at"] is None for login in logins.values())
         if not waiting_push and not waiting_poll:
             break
         await asyncio.sleep(0.1)

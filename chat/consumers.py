@@ -6,26 +6,23 @@ field and close code) is in docs/websocket.md; the reasons behind it in docs/rea
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.consumer import get_handler_name
 from django.conf import settings
-from django.db import Error as DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext as _
-from redis.exceptions import RedisError
 
-from accounts.selectors import db_executor
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core import metrics
+from core.db import in_db_pool
+from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
+from core.sockets import SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
-from .errors import ChatError
+from .errors import BACKEND_ERRORS, ChatError
 from .payloads import room_group, user_group
 
 logger = logging.getLogger(__name__)
@@ -34,9 +31,6 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
-# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A frame
-# that meets one is answered with an `unavailable` error frame instead of ending the socket.
-BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
 TYPING_THROTTLE_SECONDS = 2
 
 __all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
@@ -64,35 +58,17 @@ class _Closed(Exception):
     """The socket was closed (4408) while a handler was sending: stop the handler quietly."""
 
 
-def in_db_pool(func):
-    """`database_sync_to_async` on the shared thread pool instead of the one thread-sensitive thread:
-    every socket's ORM work used to queue on a single thread, so a connect burst or 500 sends/s
-    waited on each other's database round trips. Each pool thread takes its own connection from
-    the database pool; a room's messages still commit in order (the room row lock)."""
-    return database_sync_to_async(func, thread_sensitive=False, executor=db_executor())
-
-
 def _dumps(body: dict) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
+class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     """Frames in and out are JSON text; see docs/websocket.md."""
 
     language = settings.LANGUAGE_CODE  # of the handshake, set in connect()
-
-    async def dispatch(self, message):
-        # Channels 4.2+ runs close_old_connections() in the database thread before EVERY handler,
-        # channel-layer events included: one thread hop per delivered message per socket, all
-        # queued on the one database thread (a 1,000-member fan-out was 1,000 hops). Every ORM
-        # call here goes through database_sync_to_async, which already does that cleanup around
-        # itself, so only the handshake and the disconnect keep it.
-        if message["type"] in ("websocket.connect", "websocket.disconnect"):
-            return await super().dispatch(message)
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+    # Every ORM call here goes through in_db_pool (database_sync_to_async), which cleans up around
+    # itself, so only the handshake and the close keep Channels' cleanup (core.sockets).
+    dispatch_with_database_cleanup = ("websocket.connect", "websocket.disconnect")
 
     async def connect(self):
         self.user = self.scope.get("user")
@@ -138,10 +114,10 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         self.joined_user_group = True
         beat = presence.heartbeat()
-        beat.on_expired = presence.announce_offline
+        beat.on_expired = services.presence_announce_offline
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
-            await presence.announce(self.user.pk, online=True)
+            await services.presence_announce(user_id=self.user.pk, online=True)
         await self.accept()
         self.write_gate = backpressure.attach(self.base_send)
 
@@ -165,7 +141,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             try:
                 went_offline = await presence.store().close(self.user.pk, self.channel_name, presence.now())
                 if went_offline:
-                    await presence.announce(self.user.pk, online=False)
+                    await services.presence_announce(user_id=self.user.pk, online=False)
             except Exception:  # the entry expires by itself and the sweeper announces it
                 logger.exception("chat presence close failed")
 
@@ -188,11 +164,8 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             raise _Closed
         await self.send(text_data=text)
 
-    async def _error(self, exc: ChatError, ref=None) -> None:
-        body = {"type": "error", "code": exc.code, "detail": exc.detail, "ref": ref}
-        if exc.retry_after is not None:
-            body["retry_after"] = exc.retry_after
-        await self._send(body)
+    async def _error(self, exc: ServiceError, ref=None) -> None:
+        await self._send(error_frame(exc, ref))
 
     # --- frames from the client ------------------------------------------------------------
 
@@ -230,7 +203,7 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
             await handler(self, frame)
         except _Closed:
             return
-        except ChatError as exc:
+        except ServiceError as exc:
             await self._quietly(self._error(exc, ref))
         except BACKEND_ERRORS as exc:
             logger.warning("chat frame %r failed: %r", frame["type"][:40], exc)
@@ -307,26 +280,14 @@ class ChatConsumer(SessionBoundConsumerMixin, AsyncWebsocketConsumer):
         text = frame.get("text")
         if not isinstance(text, str):
             raise ChatError("bad_frame", _("text must be a string."))
-        # Stored and committed in the database thread; published here on the loop (persist, then
-        # publish), so the database thread does not wait on Redis. Shielded: a socket closing
-        # meanwhile does not keep a committed message from its room.
-        stored = await in_db_pool(services.message_store)(
-            user=self.user, room_id=room, text=text, client_id=client_id
-        )
-        if stored.event is not None:
-            try:
-                await asyncio.shield(self.channel_layer.group_send(stored.group, stored.event))
-            except BACKEND_ERRORS as exc:
-                metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("chat_message").inc()
-                # Committed: the ack stands. Subscribers missed the live copy and get it from the
-                # database on their next subscribe with `after` (the layer is a doorbell).
-                logger.warning("chat message %s stored but not published: %r", stored.payload["id"], exc)
+        # Stored and committed on a database thread, then published by the service (persist, then publish).
+        stored = await services.amessage_send(user=self.user, room_id=room, text=text, client_id=client_id)
         await self._send({"type": "message.ack", "client_id": client_id, "message": stored.payload})
 
     async def on_typing(self, frame: dict) -> None:
         room = _room_id(frame)
         await self._check_member(room)
-        await presence.typing(room_id=room, user_id=self.user.pk, sender_channel=self.channel_name)
+        await services.typing_send(room_id=room, user_id=self.user.pk, sender_channel=self.channel_name)
 
     async def on_read(self, frame: dict) -> None:
         room = _room_id(frame)

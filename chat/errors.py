@@ -1,22 +1,22 @@
-"""Chat's stable error codes, shared by the REST views (as HTTP statuses) and the socket (as error frames)."""
+"""Chat's stable error codes, shared by the REST views (as HTTP statuses) and the socket (as error
+frames): core.errors.ServiceError renders both."""
 
 from __future__ import annotations
 
+from django.db import Error as DatabaseError
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
+
+from core.errors import RateLimited, ServiceError
+
+# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A socket
+# frame that meets one is answered with an `unavailable` error frame instead of ending the socket.
+BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
 
 
-class ChatError(Exception):
-    """A refusal with a stable `code`; `status` is its HTTP status on the REST API."""
-
-    status = 400
-
-    def __init__(self, code: str, detail: str, *, status: int | None = None, retry_after: int | None = None):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        self.retry_after = retry_after
+class ChatError(ServiceError):
+    """A refusal with a stable `code`; `status` is its HTTP status on the REST API:
+    `ChatError(code, detail, status=..., retry_after=...)`."""
 
 
 def not_found(detail: str | None = None) -> ChatError:
@@ -36,11 +36,9 @@ def too_long(limit: int) -> ChatError:
     return ChatError("too_long", _("Text is longer than %(limit)d characters.") % {"limit": limit}, status=400)
 
 
-def rate_limited(retry_after: int, detail: str | None = None) -> ChatError:
+def rate_limited(retry_after: int, detail: str | None = None) -> RateLimited:
     # `detail` is a whole sentence (one catalog entry), never a prefix glued to another.
-    return ChatError(
-        "rate_limited", detail or _("Too many messages. Try again later."), status=429, retry_after=retry_after
-    )
+    return RateLimited(retry_after, detail or _("Too many messages. Try again later."))
 
 
 def not_registered() -> ChatError:

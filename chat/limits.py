@@ -12,6 +12,8 @@ from collections import deque
 
 from django.conf import settings
 
+from core import redis_clients
+
 # KEYS[1] log; ARGV: now, window, limit, member -> 0 allowed, else ms until a slot frees
 _SLIDING = """
 local now = tonumber(ARGV[1])
@@ -27,21 +29,7 @@ return 0
 """
 
 _lock = threading.Lock()
-_client = None
-_script = None
 _memory: dict[int, deque] = {}
-
-
-def _redis():
-    global _client, _script
-    if _client is None:
-        import redis
-
-        with _lock:
-            if _client is None:
-                _client = redis.Redis.from_url(settings.REDIS_URL, max_connections=200, socket_timeout=5)
-                _script = _client.register_script(_SLIDING)
-    return _script
 
 
 def _key(user_id: int) -> str:
@@ -54,7 +42,7 @@ def send_slot(user_id: int) -> int:
     window = settings.CHAT_RATE_WINDOW_SECONDS
     now = time.time()
     if settings.REDIS_URL:
-        wait_ms = int(_redis()(keys=[_key(user_id)], args=[now, window, limit, uuid.uuid4().hex]))
+        wait_ms = int(redis_clients.sync_script(_SLIDING)(keys=[_key(user_id)], args=[now, window, limit, uuid.uuid4().hex]))
         return 0 if wait_ms == 0 else max(1, math.ceil(wait_ms / 1000))
     with _lock:
         log = _memory.setdefault(user_id, deque())

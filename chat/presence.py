@@ -4,7 +4,8 @@ Each user has a sorted set of their open sockets (member = channel name, score =
 entry expires). A socket's process refreshes the scores of all its sockets in one pipeline every
 third of the TTL (one task per process, not one per socket), so the entries of a crashed
 process's sockets simply expire: presence is never a +1/-1 counter that a missed disconnect
-would leave wrong. A per-process sweeper announces the users whose last entry expired.
+would leave wrong. A per-process sweeper hands the users whose last entry expired to its
+`on_expired` (the chat service that announces them: `chat.services.presence_announce_offline`).
 
 The transitions (first socket anywhere opened, last socket closed or expired) are decided by
 Lua scripts so that two processes racing on one user agree on exactly one transition.
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .payloads import room_group
+from core import redis_clients
+from core.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -77,18 +79,12 @@ return 0
 
 
 class RedisPresence:
-    def __init__(self, url: str):
-        import redis.asyncio as aioredis
-
-        # Our own pool. redis-py 8's default pool raises MaxConnectionsError the moment a burst
-        # (connects, subscribes) wants more than its size, and the socket then dies with 1011; a
-        # blocking pool makes the burst queue for a connection instead (docs/realtime.md). Every
-        # presence operation is one round trip, so 200 connections per process keep Redis busy
-        # without a connection per socket; `timeout` bounds the wait when Redis is down.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=200, timeout=10, socket_timeout=15, socket_connect_timeout=5
-        )
-        self.client = aioredis.Redis(connection_pool=pool)
+    def __init__(self, client):
+        # `client`: this loop's redis.asyncio client (core.redis_clients), whose blocking pool makes a
+        # burst of connects and subscribes queue for a connection instead of failing with
+        # MaxConnectionsError and ending the socket with 1011 (docs/realtime.md). Every presence
+        # operation is one round trip.
+        self.client = client
         self._open = self.client.register_script(_OPEN)
         self._close = self.client.register_script(_CLOSE)
         self._sweep = self.client.register_script(_SWEEP)
@@ -180,21 +176,15 @@ class MemoryPresence:
         return gone
 
 
-_stores: dict[asyncio.AbstractEventLoop, RedisPresence | MemoryPresence] = {}
+_stores: PerLoop[RedisPresence] = PerLoop(lambda: RedisPresence(redis_clients.async_client()))
 _memory = MemoryPresence()
 
 
 def store() -> RedisPresence | MemoryPresence:
-    """The presence store of the running event loop (redis.asyncio pools are bound to one loop)."""
+    """The presence store of the running event loop (on that loop's Redis client)."""
     if not settings.REDIS_URL:
         return _memory
-    loop = asyncio.get_running_loop()
-    found = _stores.get(loop)
-    if found is None:
-        for old in [lp for lp in _stores if lp.is_closed()]:
-            del _stores[old]
-        found = _stores[loop] = RedisPresence(settings.REDIS_URL)
-    return found
+    return _stores.get()
 
 
 def now() -> float:
@@ -247,66 +237,24 @@ class Heartbeat:
                 logger.exception("chat presence heartbeat failed")
 
 
-_heartbeats: dict[asyncio.AbstractEventLoop, Heartbeat] = {}
+_heartbeats: PerLoop[Heartbeat] = PerLoop(Heartbeat)
 
 
 def heartbeat() -> Heartbeat:
-    loop = asyncio.get_running_loop()
-    found = _heartbeats.get(loop)
-    if found is None:
-        for old in [lp for lp in _heartbeats if lp.is_closed()]:
-            del _heartbeats[old]
-        found = _heartbeats[loop] = Heartbeat()
-    return found
+    return _heartbeats.get()
 
 
-def _frame(body: dict) -> str:
-    import json
-
-    return json.dumps(body, separators=(",", ":"))
-
-
-async def announce(user_id: int, *, online: bool) -> None:
-    """Tell every room of the user that their first socket opened or last socket closed."""
-    from channels.db import database_sync_to_async
-    from channels.layers import get_channel_layer
-
-    from accounts.selectors import db_executor
-
-    from . import selectors
-
-    layer = get_channel_layer()
-    rooms = await database_sync_to_async(selectors.room_ids_of_user, thread_sensitive=False, executor=db_executor())(user_id=user_id)
-    for room in rooms:
-        frame = _frame({"type": "presence", "room": room, "user": user_id, "online": online})
-        await layer.group_send(room_group(room), {"type": "chat.event", "room": room, "frame": frame})
-
-
-async def announce_offline(user_ids: list[int]) -> None:
-    for user_id in user_ids:
-        await announce(user_id, online=False)
-
-
-async def typing(*, room_id: int, user_id: int, sender_channel: str) -> bool:
-    """Relay a typing notice to the room, at most one per user per room per 2 s (across processes)."""
-    from channels.layers import get_channel_layer
-
+async def typing_allowed(*, room_id: int, user_id: int) -> bool:
+    """Whether a typing notice of this user in this room may go out now: at most one per user per
+    room per 2 s, across processes (the first caller in the window wins)."""
     key = f"{_prefix()}:typing:{room_id}:{user_id}"
     if settings.REDIS_URL:
-        first = await store().client.set(key, 1, nx=True, px=2000)
-    else:
-        current = now()
-        first = _typing_memory.get(key, 0) <= current
-        if first:
-            _typing_memory[key] = current + 2
-    if not first:
-        return False
-    frame = _frame({"type": "typing", "room": room_id, "user": user_id})
-    await get_channel_layer().group_send(
-        room_group(room_id),
-        {"type": "chat.typing", "room": room_id, "sender": sender_channel, "user": user_id, "frame": frame},
-    )
-    return True
+        return bool(await store().client.set(key, 1, nx=True, px=2000))
+    current = now()
+    first = _typing_memory.get(key, 0) <= current
+    if first:
+        _typing_memory[key] = current + 2
+    return first
 
 
 _typing_memory: dict[str, float] = {}

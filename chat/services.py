@@ -7,10 +7,12 @@ publish): the channel layer may drop a frame, the database never does, and clien
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -21,10 +23,12 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from core import metrics, ratelimit
+from core.db import in_db_pool
 from core.events import send_many_on_commit, send_on_commit
 from core.phone import parse_mobile_number
 
-from . import errors, limits, selectors
+from . import errors, limits, presence, selectors
+from .errors import BACKEND_ERRORS
 from .models import Block, Invitation, Membership, Message, Room
 from .payloads import frame as _frame
 from .payloads import member_payload, message_payload, room_group, user_group
@@ -155,6 +159,25 @@ def _insert_message(*, room_id: int, sender: User, text: str, client_id: str | N
         (message_id,) = cursor.fetchone()
     return Message(id=message_id, room_id=room_id, sender=sender, text=text, created_at=created_at,
                    client_id=client_id, withheld=withheld)
+
+
+async def amessage_send(*, user: User, room_id: int, text: str, client_id: str | None = None) -> MessageStored:
+    """`message_send` for the socket: validated, rate limited, stored and committed on a database
+    thread (`message_store`), then published to the room from the event loop, so the database thread
+    never waits on Redis. The publish is shielded: a socket closing meanwhile does not keep a committed
+    message from its room. Raises ChatError like `message_send`.
+
+    A publish that fails is logged, not raised: the message is committed, so its ack stands, and
+    subscribers get it from the database on their next subscribe with `after` (the layer is a doorbell).
+    """
+    stored = await in_db_pool(message_store)(user=user, room_id=room_id, text=text, client_id=client_id)
+    if stored.event is not None:
+        try:
+            await asyncio.shield(get_channel_layer().group_send(stored.group, stored.event))
+        except BACKEND_ERRORS as exc:
+            metrics.CHANNEL_LAYER_PUBLISH_FAILURES.labels("chat_message").inc()
+            logger.warning("chat message %s stored but not published: %r", stored.payload["id"], exc)
+    return stored
 
 
 def message_send(*, user: User, room_id: int, text: str, client_id: str | None = None) -> tuple[dict, bool]:
@@ -608,3 +631,34 @@ def read_mark(*, user: User, room_id: int, message_id: int) -> bool:
                  "frame": _frame({"type": "read", "room": room_id, "user": user.pk, "message": message_id})},
             )
     return bool(moved)
+
+
+# --- Presence and typing (from the socket, on the event loop) -----------------------------------
+
+
+async def presence_announce(*, user_id: int, online: bool) -> None:
+    """Tell every room of the user that their first socket opened or last socket closed."""
+    layer = get_channel_layer()
+    rooms = await in_db_pool(selectors.room_ids_of_user)(user_id=user_id)
+    for room in rooms:
+        body = _frame({"type": "presence", "room": room, "user": user_id, "online": online})
+        await layer.group_send(room_group(room), {"type": "chat.event", "room": room, "frame": body})
+
+
+async def presence_announce_offline(user_ids: list[int]) -> None:
+    """Users whose last socket's presence entry expired (a process died): offline in their rooms."""
+    for user_id in user_ids:
+        await presence_announce(user_id=user_id, online=False)
+
+
+async def typing_send(*, room_id: int, user_id: int, sender_channel: str) -> bool:
+    """Relay a typing notice to the room (not back to `sender_channel`), at most one per user per
+    room per 2 s across processes. False when throttled."""
+    if not await presence.typing_allowed(room_id=room_id, user_id=user_id):
+        return False
+    body = _frame({"type": "typing", "room": room_id, "user": user_id})
+    await get_channel_layer().group_send(
+        room_group(room_id),
+        {"type": "chat.typing", "room": room_id, "sender": sender_channel, "user": user_id, "frame": body},
+    )
+    return True

@@ -6,7 +6,9 @@ from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.conf import settings
 
-from . import presence
+from core import redis_clients
+
+from . import presence, services
 
 
 @shared_task(name="chat.presence_sweep", ignore_result=True)
@@ -24,14 +26,12 @@ def presence_sweep() -> int:
 
 
 async def _sweep() -> int:
-    # A client of its own, closed at the end: async_to_sync runs each call on a new event loop, and
-    # presence.store()'s per-loop clients would be left open. (channels-redis closes its own
-    # per-loop layer when the loop closes.)
-    store = presence.RedisPresence(settings.REDIS_URL)
+    # async_to_sync runs each call on a new event loop: this loop's Redis client is closed at the end
+    # rather than left open. (channels-redis closes its own per-loop layer when the loop closes.)
     try:
-        gone = await store.sweep(presence.now())
+        gone = await presence.store().sweep(presence.now())
+        if gone:
+            await services.presence_announce_offline(gone)
     finally:
-        await store.client.connection_pool.disconnect()
-    if gone:
-        await presence.announce_offline(gone)
+        await redis_clients.aclose_async_client()
     return len(gone)

@@ -1,5 +1,6 @@
 """REST API of the chat app (Bearer JWT): rooms, members and history. Each view parses, calls one
-service or selector and replies; ChatError becomes its HTTP status with `detail` and `code`."""
+service or selector and replies; a refusal (core.errors.ServiceError: ChatError, RateLimited) becomes
+its HTTP status with `{"detail", "code"[, "retry_after"]}` (DRF's exception handler, core.errors)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import RateLimited
-
 from . import selectors, services
 from . import serializers as shapes
-from .errors import ChatError, invalid
+from .errors import invalid
 
 
 def _int_param(request, name: str, *, minimum: int = 0) -> int | None:
@@ -38,17 +37,7 @@ def _body(request) -> dict:
 _ERRORS_400_403_404 = {400: shapes.ChatErrorSerializer, 403: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}
 
 
-class ChatAPIView(APIView):
-    def handle_exception(self, exc):
-        if isinstance(exc, ChatError):
-            if exc.code == "rate_limited":
-                exc = RateLimited(exc.retry_after or 1, exc.detail)
-            else:
-                return Response({"detail": exc.detail, "code": exc.code}, status=exc.status)
-        return super().handle_exception(exc)
-
-
-class RoomListView(ChatAPIView):
+class RoomListView(APIView):
     @extend_schema(responses=shapes.RoomSerializer(many=True), summary="My rooms, most recent activity first")
     def get(self, request):
         return Response(selectors.rooms_for_user(user=request.user))
@@ -74,7 +63,7 @@ class RoomListView(ChatAPIView):
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class RoomDetailView(ChatAPIView):
+class RoomDetailView(APIView):
     @extend_schema(responses={200: shapes.RoomSerializer, 404: shapes.ChatErrorSerializer}, summary="One of my rooms")
     def get(self, request, room_id: int):
         return Response(selectors.room_for_member(user=request.user, room_id=room_id))
@@ -90,7 +79,7 @@ class RoomDetailView(ChatAPIView):
         return Response(selectors.room_for_member(user=request.user, room_id=room_id))
 
 
-class RoomMembersView(ChatAPIView):
+class RoomMembersView(APIView):
     @extend_schema(
         request=shapes.MemberAddSerializer,
         responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, 202: shapes.ChatErrorSerializer,
@@ -108,7 +97,7 @@ class RoomMembersView(ChatAPIView):
         return Response(payload, status=status.HTTP_201_CREATED if outcome == "added" else status.HTTP_200_OK)
 
 
-class RoomMemberView(ChatAPIView):
+class RoomMemberView(APIView):
     @extend_schema(responses={204: None, **_ERRORS_400_403_404},
                    summary="Remove a member (owner), or leave (my own id)")
     def delete(self, request, room_id: int, user_id: int):
@@ -116,7 +105,7 @@ class RoomMemberView(ChatAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RoomMessagesView(ChatAPIView):
+class RoomMessagesView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("before", int, description="the messages just before this id"),
@@ -150,7 +139,7 @@ class RoomMessagesView(ChatAPIView):
         return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class RoomMessageView(ChatAPIView):
+class RoomMessageView(APIView):
     @extend_schema(
         request=shapes.MessageEditSerializer,
         responses={200: shapes.MessageSerializer, **_ERRORS_400_403_404},
@@ -168,13 +157,13 @@ class RoomMessageView(ChatAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InvitationListView(ChatAPIView):
+class InvitationListView(APIView):
     @extend_schema(responses=shapes.InvitationSerializer(many=True), summary="My pending group invitations")
     def get(self, request):
         return Response(selectors.invitations_for_user(user=request.user))
 
 
-class InvitationAcceptView(ChatAPIView):
+class InvitationAcceptView(APIView):
     @extend_schema(request=None, responses={200: shapes.RoomSerializer, 404: shapes.ChatErrorSerializer},
                    summary="Accept an invitation: join the group")
     def post(self, request, room_id: int):
@@ -182,7 +171,7 @@ class InvitationAcceptView(ChatAPIView):
         return Response(selectors.room_for_member(user=request.user, room_id=room.pk))
 
 
-class InvitationDeclineView(ChatAPIView):
+class InvitationDeclineView(APIView):
     @extend_schema(request=None, responses={204: None, 404: shapes.ChatErrorSerializer},
                    summary="Decline an invitation (the inviter is not told)")
     def post(self, request, room_id: int):
@@ -190,7 +179,7 @@ class InvitationDeclineView(ChatAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class BlockListView(ChatAPIView):
+class BlockListView(APIView):
     @extend_schema(responses=shapes.ChatUserSerializer(many=True), summary="The people I blocked")
     def get(self, request):
         return Response(selectors.blocks_for_user(user=request.user))
@@ -204,7 +193,7 @@ class BlockListView(ChatAPIView):
         return Response(user, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class BlockView(ChatAPIView):
+class BlockView(APIView):
     @extend_schema(responses={204: None, 404: shapes.ChatErrorSerializer}, summary="Unblock")
     def delete(self, request, user_id: int):
         services.block_remove(user=request.user, user_id=user_id)

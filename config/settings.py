@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,12 +55,11 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEFAULT_SECRET_KEY = "hotline-insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
-TESTING = "pytest" in sys.modules
 # `python -m config.serve` (./scripts/run, the Procfile) refuses to bind a non-loopback address with
 # DEBUG on unless this is set: DEBUG shows tracebacks and may mount the auth4app simulator.
 DEBUG_ALLOW_NON_LOOPBACK = env_bool("DEBUG_ALLOW_NON_LOOPBACK", False)
 
-if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY and not TESTING:
+if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY:
     # A clear refusal, not a traceback: SystemExit prints the message and exits 1.
     raise SystemExit(
         "hotline: refusing to start with DEBUG off and the built-in SECRET_KEY. "
@@ -257,25 +255,50 @@ SMS_LANGUAGE_BY_REGION = {"IR": "fa", "CN": "zh-hans", "RU": "ru"}
 REDIS_URL = env_str("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
 
+# Every Redis client of a process comes from core.redis_clients: one synchronous client per process
+# (Django's cache, the rate limits, chat's send limit) and one asynchronous client per event loop
+# (the socket handshake, presence, the auth4app store and push), on blocking pools of these sizes.
+# Every client, the channel layer's and the broker's included, retries connection errors and
+# health-checks idle connections (core/redis_clients.py says why and how).
+REDIS_CLIENTS = {
+    "sync_max_connections": env_int("REDIS_MAX_CONNECTIONS", 500, minimum=1),
+    "async_max_connections": env_int("REDIS_ASYNC_MAX_CONNECTIONS", 400, minimum=1),
+    # Seconds a command waits for a free connection of a full pool before it fails.
+    "pool_timeout": 10,
+    # Seconds to wait for a reply: request threads give up sooner than the event loop's clients,
+    # which carry connect bursts (presence, handshakes) and match the channel layer's 15 s.
+    "sync_socket_timeout": 5,
+    "async_socket_timeout": 15,
+    "connect_timeout": 5,
+    # Connection errors are retried this many times, each on a new connection, after 50-100 ms, then
+    # twice as long each time (up to 1 s): 3 retries wait 0.35-0.7 s in all.
+    "retries": env_int("REDIS_RETRIES", 3, minimum=0, maximum=20),
+    # A connection idle longer than this is PINGed (and replaced if dead) before it is used.
+    "health_check_interval": env_int("REDIS_HEALTH_CHECK_SECONDS", 15, minimum=0),
+}
+
 if REDIS_URL:
     # The pub/sub layer: the core layer silently drops bursts over its per-process capacity
     # (see docs/realtime.md). redis-py 8's pool size (100) and socket timeout (5 s, equal to
     # the layer's blocking read) both break under connect bursts, so both are raised here.
+    # core.redis_clients' subclass adds the retry and health-check policy to its connections.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "core.redis_clients.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 15}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "hotline"),
             },
         }
     }
+    # Django's own Redis cache; its connections come from the process's one pool (pool_class is the
+    # documented hook: core.redis_clients.ProcessPool hands out that pool whatever Django asks).
     CACHES = {
         "default": {
-            "BACKEND": "core.cache.ProcessWideRedisCache",
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "hotline"),
-            "OPTIONS": {"max_connections": 500, "socket_timeout": 5},
+            "OPTIONS": {"pool_class": "core.redis_clients.ProcessPool"},
         }
     }
 else:
@@ -290,7 +313,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+    # kombu's Redis connections get the same health checks; Celery reconnects to the broker by itself.
+    "health_check_interval": REDIS_CLIENTS["health_check_interval"],
+}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "hotline")
 
 # --- REST API ----------------------------------------------------------------
@@ -397,7 +424,7 @@ SMS_FALLBACK_PROVIDERS = env_list("SMS_FALLBACK_PROVIDERS")
 # refused unless this says they are wanted on purpose (a demo box, the test suite's servers).
 SMS_ALLOW_DEV_PROVIDER = env_bool("SMS_ALLOW_DEV_PROVIDER", False)
 _dev_sms_providers = sorted({SMS_PROVIDER, *SMS_FALLBACK_PROVIDERS} & {"console", "locmem"})
-if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER and not TESTING:
+if not DEBUG and _dev_sms_providers and not SMS_ALLOW_DEV_PROVIDER:
     raise SystemExit(
         f"hotline: refusing to start with DEBUG off and the {'/'.join(_dev_sms_providers)} SMS provider: "
         "login codes would go to the server log and nobody would get an SMS. Set SMS_PROVIDER to a real "
@@ -464,7 +491,7 @@ SMS_PROVIDERS = {
 # --- Live phone confirmation (auth4app) ---------------------------------------
 
 AUTH4APP_API_KEY = env_str("AUTH4APP_API_KEY")
-# With no key the local simulator (auth4app/simulator_views.py at /dev/auth4app/) answers, but only
+# With no key the local simulator (devtools/auth4app_views.py at /dev/auth4app/) answers, but only
 # with DEBUG on: with DEBUG off it is neither mounted nor willing to answer.
 AUTH4APP_SIMULATOR = DEBUG and not AUTH4APP_API_KEY
 AUTH4APP_API_URL = env_str(
@@ -489,7 +516,7 @@ AUTH4APP_ERROR_GIVE_UP_SECONDS = 30
 
 # --- Social login (social app) -------------------------------------------------
 
-# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (social/simulator*.py,
+# With DEBUG on and no keys, local simulators answer instead of Weibo and WeChat (devtools/social_*.py,
 # mounted at /dev/weibo/ and /dev/wechat/); with DEBUG off they are neither mounted nor willing to answer.
 WEIBO_CLIENT_ID = env_str("WEIBO_CLIENT_ID")
 WEIBO_SIMULATOR = DEBUG and not WEIBO_CLIENT_ID

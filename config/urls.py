@@ -37,11 +37,11 @@ urlpatterns = [
 
 if settings.AUTH4APP_SIMULATOR:
     # Never mounted with DEBUG off (see AUTH4APP_SIMULATOR in settings).
-    urlpatterns.append(path("dev/auth4app/", include("auth4app.simulator_urls")))
+    urlpatterns.append(path("dev/auth4app/", include("devtools.auth4app_urls")))
 
 if settings.WEIBO_SIMULATOR or settings.WECHAT_MP_SIMULATOR:
     # Never mounted with DEBUG off (see WEIBO_SIMULATOR and WECHAT_MP_SIMULATOR in settings).
-    urlpatterns.append(path("dev/", include("social.simulator_urls")))
+    urlpatterns.append(path("dev/", include("devtools.social_urls")))
 
 handler400 = "core.errors.json_or_html_400"
 handler403 = "core.errors.json_or_html_403"

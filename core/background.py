@@ -42,6 +42,15 @@ def _run_in_thread(task, args, kwargs):
         close_old_connections()
 
 
+def task(name: str):
+    """The registered Celery task called `name`. A service queues its own app's task by name, so that
+    it does not import the tasks module, which imports the service (the app's AppConfig.ready imports
+    its tasks module, so the task is registered in every process)."""
+    from celery import current_app
+
+    return current_app.tasks[name]
+
+
 def uses_broker() -> bool:
     return bool(settings.REDIS_URL) and not getattr(settings, "BACKGROUND_IN_PROCESS", False)
 

@@ -79,7 +79,7 @@ if ENABLED and MULTIPROCESS_DIR:
         if not os.access(MULTIPROCESS_DIR, os.W_OK | os.X_OK):
             raise PermissionError("not writable")
     except OSError as exc:
-        raise SystemExit(f"hotline: PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR!r} is not a writable directory ({exc})")
+        raise SystemExit(f"hotline: PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR!r} is not a writable directory ({exc})") from None
     forget_dead_processes(MULTIPROCESS_DIR)
 
 if ENABLED:

@@ -31,8 +31,10 @@ def parse_mobile_number(raw: object) -> str:
         text = "+" + text
     try:
         number = phonenumbers.parse(text, settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        raise ValidationError(_("Enter a valid phone number in international format, e.g. +989121234567."), code="invalid")
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(
+            _("Enter a valid phone number in international format, e.g. +989121234567."), code="invalid"
+        ) from exc
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(_("Enter a valid phone number."), code="invalid")
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:

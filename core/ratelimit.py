@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from core import clock
+from core import clock, redis_clients
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def consume(key: str, rate: Rate, amount: int = 1) -> Verdict:
     cache_key = _key(key, rate, index)
     client = _redis_client()
     if client is not None:
-        count = int(_script(client, _CONSUME_LUA)(keys=[cache.make_and_validate_key(cache_key)], args=[amount, rate.period + 5]))
+        count = int(redis_clients.sync_script(_CONSUME_LUA)(keys=[cache.make_and_validate_key(cache_key)], args=[amount, rate.period + 5]))
     else:
         cache.add(cache_key, 0, timeout=rate.period + 5)
         try:
@@ -90,7 +90,7 @@ def give_back(*checks: tuple[str, Rate]) -> None:
     pipe = client.pipeline(transaction=False)
     for key, rate in checks:
         # DECR only a window that exists (a reserved hit is in it): never leaves a key without expiry.
-        _script(client, _GIVE_BACK_LUA)(keys=[cache.make_and_validate_key(_key(key, rate, _window(rate)[0]))], client=pipe)
+        redis_clients.sync_script(_GIVE_BACK_LUA)(keys=[cache.make_and_validate_key(_key(key, rate, _window(rate)[0]))], client=pipe)
     pipe.execute()
 
 
@@ -151,39 +151,10 @@ class Gate:
     verdict: Verdict  # the refusing budget's verdict, or an allowed one
 
 
-_clients: dict[tuple, object] = {}
-
-
 def _redis_client():
-    """A redis-py client for the default cache's Redis, shared by every thread of the process,
-    or None if the cache is not Redis.
-
-    Why not the cache's own: Django keeps one cache object per request context, each with its own
-    connection pool, so under ASGI every request built a new `redis.Redis` per command (its table of
-    ~170 response callbacks costs more CPU than the command) and opened a new TCP connection to Redis.
-    This client (thread-safe, one pool of the cache's OPTIONS per process) is built once.
-    """
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
-
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        return None
-    identity = (tuple(backend._servers), repr(sorted(backend._options.items())))
-    client = _clients.get(identity)
-    if client is None:
-        client = backend._class(backend._servers, **backend._options).get_client(write=True)
-        client._hotline_scripts = {}
-        client = _clients.setdefault(identity, client)  # a racing thread's client wins; same pool kind
-    return client
-
-
-def _script(client, source: str):
-    scripts = client._hotline_scripts
-    script = scripts.get(source)
-    if script is None:
-        script = scripts[source] = client.register_script(source)  # EVALSHA, loading it on NOSCRIPT
-    return script
+    """The process's Redis client (`core.redis_clients`) when the default cache is Redis, else None:
+    the limits live in the cache's keys, so they follow the cache (tests swap it for a local one)."""
+    return redis_clients.sync_client() if redis_clients.cache_is_redis() else None
 
 
 def _cooldown_ends(stored) -> float | None:
@@ -224,7 +195,7 @@ def cooldown_then_consume(*, cooldown_key: str, cooldown_seconds: int, checks: l
         args = [int(now * 1000), int(cooldown_seconds * 1000)]
         for _, rate in windows:
             args += [rate.limit, rate.period + 5]
-        outcome, value = (int(x) for x in _script(client, _COOLDOWN_THEN_CONSUME_LUA)(keys=keys, args=args))
+        outcome, value = (int(x) for x in redis_clients.sync_script(_COOLDOWN_THEN_CONSUME_LUA)(keys=keys, args=args))
         if outcome < 0:
             return Gate(cooldown_left=max(1, math.ceil(value / 1000)), refused=None, verdict=_ALLOWED)
         if outcome > 0:

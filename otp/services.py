@@ -37,13 +37,14 @@ from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.selectors import sms_language_for_number
 from accounts.services import LoginResult, login_complete, user_get_or_create
 from core import clock, metrics, ratelimit
+from core.errors import RateLimited, ServiceError
 from core.i18n import ascii_digits
-from core.errors import RateLimited
 from core.phone import mask_phone
 from sms.services import otp_send as sms_otp_send  # queues delivery after commit; never waits on the provider
 
@@ -54,16 +55,24 @@ logger = logging.getLogger(__name__)
 HOUR = 3600
 
 
-class ResendCooldown(Exception):
-    """A code was sent to this number less than OTP_RESEND_SECONDS ago."""
+class ResendCooldown(ServiceError):
+    """A code was sent to this number less than OTP_RESEND_SECONDS ago (409; the earlier code works)."""
+
+    status = 409
+    code = "resend_cooldown"
+    default_detail = _("A code was sent recently. Wait before asking for another.")
 
     def __init__(self, retry_after: int):
-        super().__init__(f"resend cooldown: {retry_after}s")
-        self.retry_after = max(1, int(retry_after))
+        super().__init__(retry_after=retry_after)
 
 
-class InvalidCode(Exception):
-    """Wrong, expired, used, superseded or exhausted code, or no code at all: callers cannot tell which."""
+class InvalidCode(ServiceError):
+    """Wrong, expired, used, superseded or exhausted code, or no code at all: callers cannot tell which
+    (one message for all of them: the answer leaks nothing)."""
+
+    status = 401
+    code = "invalid_sms_code"
+    default_detail = _("Invalid or expired code.")
 
 
 @dataclass(frozen=True)
@@ -253,8 +262,12 @@ def _send_login_failed(mobile_number: str, request) -> None:
     user_login_failed.send(sender=__name__, credentials=credentials, request=request)
 
 
-class AccountDisabled(Exception):
+class AccountDisabled(ServiceError):
     """The code was right but the account is deactivated: no session is created."""
+
+    status = 403
+    code = "inactive"
+    default_detail = _("This account is disabled.")
 
 
 def _block_challenge(challenge_id) -> None:

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import chelseru_body
 from core.net import client_ip
 
 from . import serializers
-from .services import AccountDisabled, InvalidCode, ResendCooldown, otp_authenticate, otp_code_send
-
-# One message for wrong, expired, used, superseded and exhausted codes: the answer leaks nothing.
-INVALID_CODE_MESSAGE = gettext_lazy("Invalid or expired code.")
-ACCOUNT_DISABLED_MESSAGE = gettext_lazy("This account is disabled.")
+from .services import otp_authenticate, otp_code_send
 
 
-class SendCodeView(APIView):
-    """Send a one-time login code by SMS to a mobile number."""
+class ChelseruCompatibleView(APIView):
+    """The django-chelseru-compatible endpoints: anonymous, and their refusals (409 resend cooldown,
+    401 wrong code, 403 disabled account, 429) in chelseru's shape (core.errors.chelseru_body)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    error_body = staticmethod(chelseru_body)
+
+
+class SendCodeView(ChelseruCompatibleView):
+    """Send a one-time login code by SMS to a mobile number."""
 
     @extend_schema(
         request=serializers.SendCodeInput,
@@ -39,27 +40,16 @@ class SendCodeView(APIView):
     def post(self, request):
         data = serializers.SendCodeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            sent = otp_code_send(
-                mobile_number=data.validated_data["mobile_number"], ip=client_ip(request), language=get_language()
-            )
-        except ResendCooldown as exc:
-            response = Response(
-                {"details": _("A code was sent recently. Wait before asking for another."), "retry_after": exc.retry_after},
-                status=status.HTTP_409_CONFLICT,
-            )
-            response["Retry-After"] = str(exc.retry_after)
-            return response
+        sent = otp_code_send(
+            mobile_number=data.validated_data["mobile_number"], ip=client_ip(request), language=get_language()
+        )
         return Response(
             {"details": _("The code has been sent."), "expires_in": sent.expires_in, "resend_in": sent.resend_in}
         )
 
 
-class AuthenticateView(APIView):
+class AuthenticateView(ChelseruCompatibleView):
     """Exchange a code for a JWT pair; the user is created on first success."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema(
         request=serializers.AuthenticateInput,
@@ -74,16 +64,11 @@ class AuthenticateView(APIView):
     def post(self, request):
         data = serializers.AuthenticateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            result = otp_authenticate(
-                mobile_number=data.validated_data["mobile_number"],
-                code=data.validated_data["code"],
-                ip=client_ip(request),
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                request=request,
-            )
-        except InvalidCode:
-            return Response({"error": str(INVALID_CODE_MESSAGE)}, status=status.HTTP_401_UNAUTHORIZED)
-        except AccountDisabled:
-            return Response({"error": str(ACCOUNT_DISABLED_MESSAGE), "code": "inactive"}, status=status.HTTP_403_FORBIDDEN)
+        result = otp_authenticate(
+            mobile_number=data.validated_data["mobile_number"],
+            code=data.validated_data["code"],
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            request=request,
+        )
         return Response(result.as_payload())

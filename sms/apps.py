@@ -9,7 +9,10 @@ class SmsConfig(AppConfig):
     def ready(self) -> None:
         from core.metrics import register_scrape_collector
 
-        from . import checks  # noqa: F401  (registers the SMS text checks)
+        # checks: registers the SMS text checks. tasks: registers the app's Celery tasks in every
+        # process (web processes too): sms.services queues its delivery task by name
+        # (core.background.task), since sms.tasks imports sms.services.
+        from . import checks, tasks  # noqa: F401
         from .metrics import collect_outbox
 
         register_scrape_collector(collect_outbox)

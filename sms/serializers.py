@@ -18,7 +18,7 @@ class MessageSendInput(serializers.Serializer):
         try:
             return parse_mobile_number(value)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages[0], code=exc.code)
+            raise serializers.ValidationError(exc.messages[0], code=exc.code) from exc
 
 
 class MessageStatusOutput(serializers.Serializer):

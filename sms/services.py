@@ -57,10 +57,13 @@ def _check_number(to: str) -> None:
         raise ValueError(f"not an E.164 number: {to!r}")
 
 
-def _queue(message: Message) -> None:
-    from .tasks import deliver_message
+# The delivery task (sms/tasks.py, registered by SmsConfig.ready), by name: tasks.py imports this
+# module, so this module does not import it back.
+DELIVER_TASK = "sms.deliver_message"
 
-    background.enqueue(deliver_message, message.pk)
+
+def _queue(message: Message) -> None:
+    background.enqueue(background.task(DELIVER_TASK), message.pk)
 
 
 @transaction.atomic
@@ -270,9 +273,7 @@ def _requeue(message: Message, *, countdown: float | None, error_code: str, outc
         status=Message.Status.QUEUED, provider=message.provider, error_code=str(error_code)[:64],
         updated_at=clock.now(), **fields))
     if updated:
-        from .tasks import deliver_message
-
-        background.enqueue(deliver_message, message.pk, countdown=countdown)
+        background.enqueue(background.task(DELIVER_TASK), message.pk, countdown=countdown)
     return outcome
 
 
@@ -324,10 +325,8 @@ def outbox_requeue_expired() -> Requeued:
     if lost:
         # Due again from now, so the next sweeps leave them to this task for one lease.
         Message.objects.filter(pk__in=lost, status=Message.Status.QUEUED).update(next_attempt_at=now, updated_at=now)
-        from .tasks import deliver_message
-
         for pk in lost:
-            background.dispatch(deliver_message, pk)
+            background.dispatch(background.task(DELIVER_TASK), pk)
     return Requeued(interrupted=len(expired), lost=len(lost))
 
 

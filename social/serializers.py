@@ -6,7 +6,6 @@ from rest_framework import serializers
 
 from otp.serializers import AuthenticateInput, LoginOutput  # noqa: F401 - LoginOutput is the 200 body here too
 
-
 # Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: chat's room `kind` is another enum.
 PROVIDER_KINDS = ["redirect", "code"]
 

@@ -12,12 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import LoginResult
+from core.errors import social_body
 from core.net import client_ip
-from otp.services import InvalidCode
-from otp.views import INVALID_CODE_MESSAGE
 
 from . import selectors, serializers, services
-from .errors import SocialError
 
 _ERROR = serializers.SocialErrorOutput
 _RATE_LIMITED = OpenApiResponse(description="the IP's hourly budget is spent; Retry-After")
@@ -43,18 +41,12 @@ def _outcome(outcome: services.SocialOutcome) -> Response:
 
 
 class SocialView(APIView):
-    """Anonymous endpoints whose refusals are `{"error", "detail", "code"}` with a stable code."""
+    """Anonymous endpoints whose refusals (SocialError, otp's InvalidCode) are `{"error", "detail",
+    "code"}` with a stable code (core.errors.social_body)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, SocialError):
-            return Response(exc.as_body(), status=exc.status)
-        if isinstance(exc, InvalidCode):
-            message = str(INVALID_CODE_MESSAGE)
-            return Response({"error": message, "detail": message, "code": "invalid_sms_code"}, status=401)
-        return super().handle_exception(exc)
+    error_body = staticmethod(social_body)
 
     def meta(self) -> dict:
         return {

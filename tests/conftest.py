@@ -5,6 +5,17 @@ from django.conf import settings
 
 from tests.servers import ServerProcess, server_env
 
+# Fixtures that need a service beyond this process: a test that uses one (directly or through another
+# fixture) is marked, so `make unit` (-m "not redis and not integration and not browser") leaves it out.
+_NEEDS = {"requires_redis": "redis", "start_server": "integration", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in _NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
 
 def pytest_report_header(config):
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -16,7 +27,7 @@ def _socket_db_threads_let_go(django_db_setup):
     """Before the test database is dropped, the socket database threads give their connections back.
 
     Channels' communicator (channels.testing) turns `close_old_connections` into a no-op while a
-    test talks to a consumer, so a query a consumer ran on `accounts.selectors.db_executor()` keeps
+    test talks to a consumer, so a query a consumer ran on `core.db.db_executor()` keeps
     its connection in that thread (in production each call gives it back). Left open, it keeps
     pytest-django from dropping the database at the end ("being accessed by other users")."""
     yield
@@ -24,7 +35,7 @@ def _socket_db_threads_let_go(django_db_setup):
 
     from django.db import connections
 
-    from accounts.selectors import db_executor
+    from core.db import db_executor
 
     executor = db_executor()
     threads = len(executor._threads)
@@ -43,7 +54,8 @@ def _socket_db_threads_let_go(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def _clean_shared_state():
-    """Each test starts with an empty cache (limits, tickets, session state) under the test prefix."""
+    """Each test starts with an empty cache (limits, tickets, session state) under the test prefix, and
+    without Redis with empty in-process stores (chat's send limit, presence)."""
     from django.core.cache import cache
 
     _clear_cache(cache)
@@ -52,6 +64,13 @@ def _clean_shared_state():
 
 
 def _clear_cache(cache) -> None:
+    if not settings.REDIS_URL:
+        # Embedded mode: the shared state of one process lives in its memory.
+        from chat import limits, presence
+
+        limits._memory.clear()
+        presence._memory.sockets.clear()
+        presence._typing_memory.clear()
     if settings.REDIS_URL:
         import redis
 

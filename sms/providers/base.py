@@ -102,19 +102,19 @@ class Provider:
             with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
                 return client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ProviderFailure(SendResult.retryable("timeout", f"{self.name}: {type(exc).__name__}"))
+            raise ProviderFailure(SendResult.retryable("timeout", f"{self.name}: {type(exc).__name__}")) from exc
         except httpx.TransportError as exc:
-            raise ProviderFailure(SendResult.retryable("network", f"{self.name}: {type(exc).__name__}"))
+            raise ProviderFailure(SendResult.retryable("network", f"{self.name}: {type(exc).__name__}")) from exc
 
     def json_body(self, response: httpx.Response) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except ValueError as exc:
             if response.status_code >= 500 or response.status_code == 429:
-                raise ProviderFailure(SendResult.retryable(f"http_{response.status_code}", response.text[:200]))
+                raise ProviderFailure(SendResult.retryable(f"http_{response.status_code}", response.text[:200])) from exc
             raise ProviderFailure(
                 SendResult.permanent(f"http_{response.status_code}", f"unreadable reply: {response.text[:200]}")
-            )
+            ) from exc
 
 
 def national_or_international(e164: str, home_country_code: int) -> str:

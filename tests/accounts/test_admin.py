@@ -2,11 +2,10 @@
 password and TOTP code (tests/conftest.py's admin_client)."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import LoginSession, User
+from accounts.models import LoginSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

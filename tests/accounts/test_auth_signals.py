@@ -17,7 +17,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import LoginSession, User
+from accounts.models import User
 from tests.conftest import admin_login
 from tests.receivers import receiving
 

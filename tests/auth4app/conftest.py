@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from auth4app.simulator import SimulatorCore, SimulatorServer
+from devtools.auth4app_simulator import SimulatorCore, SimulatorServer
 
 API_KEY = "test-auth4app-key"
 

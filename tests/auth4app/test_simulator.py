@@ -13,8 +13,8 @@ import pytest
 from django.http import Http404
 from django.test import RequestFactory
 
-from auth4app import simulator_views
-from auth4app.simulator import SimulatorCore
+from devtools import auth4app_views as simulator_views
+from devtools.auth4app_simulator import SimulatorCore
 from tests.servers import ROOT
 
 from .conftest import API_KEY
@@ -55,11 +55,11 @@ def test_wire_format_accepts_query_form_and_json(sim):
 
 
 def test_simulator_runs_as_a_separate_process():
-    """What a benchmark does: `python -m auth4app.simulator --port N`, driven over HTTP."""
+    """What a benchmark does: `python -m devtools.auth4app_simulator --port N`, driven over HTTP."""
     from tests.servers import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "auth4app.simulator", "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.auth4app_simulator", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert b"auth4app simulator on" in proc.stdout.readline()

@@ -8,13 +8,13 @@ import hashlib
 import pytest
 from django.conf import settings
 
-from auth4app.store import MemoryLoginStore, RedisLoginStore, LoginState
+from auth4app.store import LoginState, MemoryLoginStore, RedisLoginStore
 
 
 @pytest.fixture(params=["redis", "memory"])
 def store(request, requires_redis):
     if request.param == "redis":
-        return RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+        return RedisLoginStore(settings.CACHES["default"]["KEY_PREFIX"])
     return MemoryLoginStore()
 
 
@@ -69,7 +69,7 @@ async def test_step_claims_one_poll_per_interval_for_the_lease_holder(store):
 async def test_redis_commands_of_one_loop_iteration_share_one_round_trip(requires_redis, monkeypatch):
     from auth4app import store as store_module
 
-    store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+    store = RedisLoginStore(settings.CACHES["default"]["KEY_PREFIX"])
     await asyncio.gather(*(store.create(_state(f"batch{i}")) for i in range(50)))
     trips = []
     original = store_module._Batcher._pipeline
@@ -96,7 +96,7 @@ async def test_redis_scripts_are_loaded_again_when_redis_forgot_them(requires_re
     # A script Redis has never seen, on a batcher that believes its scripts are loaded: as after
     # a Redis restart, EVALSHA answers NOSCRIPT.
     monkeypatch.setitem(store_module._SCRIPTS, "step", store_module._STEP_LUA + f"-- {uuid.uuid4()}\n")
-    store = RedisLoginStore(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
+    store = RedisLoginStore(settings.CACHES["default"]["KEY_PREFIX"])
     await store.create(_state())
     step = await store.step("abc123", owner="one", lease_ms=2000, now=1000.5, interval=1.0)
     assert step.kind == "wait"

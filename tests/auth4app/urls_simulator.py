@@ -4,4 +4,4 @@ from django.urls import include, path
 
 from config.urls import urlpatterns as project_urlpatterns
 
-urlpatterns = [*project_urlpatterns, path("dev/auth4app/", include("auth4app.simulator_urls"))]
+urlpatterns = [*project_urlpatterns, path("dev/auth4app/", include("devtools.auth4app_urls"))]

@@ -158,6 +158,9 @@ def test_post_message_idempotent_limits_and_room_list(auth_client, user_factory,
     assert client.post(url, {"text": "more"}, format="json").status_code == 201
     limited = client.post(url, {"text": "one too many"}, format="json")
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    # The body of every endpoint designed here (core.errors.detail_body).
+    assert limited.json() == {"detail": "Too many messages. Try again later.", "code": "rate_limited",
+                              "retry_after": int(limited["Retry-After"])}
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat import presence, services, tasks
+from core import redis_clients
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +22,7 @@ async def test_presence_sweep_drops_a_dead_process_entries_and_announces_the_use
     await bob_socket.recv_type("presence.state")
 
     # Alice's socket lived on a process that died two minutes ago: nobody closed or refreshed it.
-    store = presence.RedisPresence(settings.REDIS_URL)
+    store = presence.RedisPresence(redis_clients.async_client())
     await store.open(alice.pk, "daphne-that-died!alice", presence.now() - 120, 60, settings.CHAT_MAX_SOCKETS_PER_USER)
 
     assert await sync_to_async(tasks.presence_sweep, thread_sensitive=False)() == 1
@@ -29,4 +30,3 @@ async def test_presence_sweep_drops_a_dead_process_entries_and_announces_the_use
                                                        "online": False}
     assert await store.sweep(presence.now()) == []  # nothing of hers is left to sweep
     assert await sync_to_async(tasks.presence_sweep, thread_sensitive=False)() == 0
-    await store.client.connection_pool.disconnect()

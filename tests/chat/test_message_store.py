@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from chat import services
 from chat.errors import ChatError
 from chat.models import Message
-from tests.chat.conftest import make_group, open_direct
+from tests.chat.conftest import make_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import connect
 
 from chat import services
-from tests.chat.conftest import make_group, open_direct
+from tests.chat.conftest import open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,7 +98,7 @@ async def test_presence_across_processes_and_crashed_process_expires(start_serve
     try:
         await alice.send(json.dumps({"type": "subscribe", "room": room}))
         assert (await recv(alice, "presence.state"))["online"] == [people["alice"].user.pk]
-        bob_on_two = await open_socket(two, people["bob"])
+        _bob_on_two = await open_socket(two, people["bob"])  # held open: bob is online on process two
         bob_pk = people["bob"].user.pk
         assert await recv(alice, "presence") == {"type": "presence", "room": room, "user": bob_pk, "online": True}
         bob_on_one = await open_socket(one, people["bob"])

@@ -6,14 +6,15 @@ import pytest
 from django.conf import settings
 
 from chat import presence
+from core import redis_clients
 
 
 @pytest.fixture(params=["redis", "memory"])
-def store(request):
+async def store(request):
     if request.param == "redis":
         if not settings.REDIS_URL:
             pytest.skip("needs Redis")
-        return presence.RedisPresence(settings.REDIS_URL)
+        return presence.RedisPresence(redis_clients.async_client())
     return presence.MemoryPresence()
 
 

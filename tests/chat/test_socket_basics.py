@@ -2,7 +2,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
-from tests.chat.conftest import make_group, open_direct
+from tests.chat.conftest import open_direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 
 from chat import services
 from chat.models import Membership, Message
-from tests.chat.conftest import make_group, open_direct
+from tests.chat.conftest import make_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -265,16 +265,16 @@ async def test_slow_client_is_closed_4408(chat_socket, trio, settings, monkeypat
 
 
 @pytest.fixture
-def dead_presence_redis():
+def dead_presence_redis(requires_redis):
     """Point this event loop's presence store at a Redis that refuses connections (nothing listens on
     127.0.0.1:1), as during an outage; the real store comes back afterwards."""
     from chat import presence
+    from core import redis_clients
 
     def use_dead_redis():
-        loop = asyncio.get_running_loop()
-        saved = presence._stores.get(loop)
-        presence._stores[loop] = presence.RedisPresence("redis://127.0.0.1:1/0")
-        return lambda: presence._stores.__setitem__(loop, saved) if saved else presence._stores.pop(loop, None)
+        saved = presence._stores.peek()
+        presence._stores.set(presence.RedisPresence(redis_clients.async_client_for("redis://127.0.0.1:1/0")))
+        return lambda: presence._stores.set(saved) if saved else presence._stores.pop()
 
     return use_dead_redis
 

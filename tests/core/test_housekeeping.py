@@ -46,8 +46,8 @@ def _run(name: str):
 
 @pytest.mark.django_db
 def test_otp_purge_deletes_challenges_expired_over_a_day_ago(time_machine):
-    from otp.services import otp_code_send
     from otp.models import Challenge
+    from otp.services import otp_code_send
 
     time_machine.move_to("2026-03-01 12:00Z", tick=False)
     otp_code_send(mobile_number="+989121234567", ip="203.0.113.1")

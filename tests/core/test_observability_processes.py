@@ -27,8 +27,8 @@ from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.fakes.smsgw import LEAKED_API_KEY, LEAKED_JWT
 from tests.fakes.sentry import FakeSentry
+from tests.fakes.smsgw import LEAKED_API_KEY, LEAKED_JWT
 from tests.processes import CeleryProcess, wait_for
 from tests.servers import ServerProcess, server_env
 
@@ -266,8 +266,8 @@ def test_sentry_gets_a_redacted_error_from_the_worker(production_env):
             return found[0] if found else None
 
         wait_for(crash_event, 30, lambda: f"the crash's event at the fake Sentry:\n{worker.log()[-3000:]}")
-        from sms.models import Message
         from sms import crypto
+        from sms.models import Message
 
         message = Message.objects.get(to=CRASHING)
         code = crypto.decrypt(message.secret) if message.secret else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import httpx
@@ -113,10 +112,9 @@ def test_no_record_bypasses_redaction():
 def test_the_console_provider_line_passes_the_projects_filter(settings, caplog):
     import logging
 
+    from core.logging import RedactSecretsFilter
     from sms.providers.base import OutgoingSMS
     from sms.providers.console import ConsoleProvider
-
-    from core.logging import RedactSecretsFilter
 
     # The console handler of settings.LOGGING, the one with the filter.
     handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactSecretsFilter) for f in h.filters))

@@ -1,4 +1,4 @@
-"""Fakes of external services on 127.0.0.1, speaking their exact wire format (core.localhttp serves them).
+"""Fakes of external services on 127.0.0.1, speaking their exact wire format (devtools.localhttp serves them).
 
 Each fake provides `handle(request) -> Reply`; the server records every request so tests can
 count and inspect upstream calls. The real client code of the project talks to it over HTTP.
@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest
+from devtools.localhttp import LocalHTTPServer, LocalReply, LocalRequest
 
 
 @dataclass

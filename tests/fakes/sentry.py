@@ -1,5 +1,5 @@
 """A fake Sentry ingest on 127.0.0.1: takes the SDK's envelopes (`POST /api/<project>/envelope/`, gzip
-or plain) and keeps them, raw and parsed, for the tests to inspect. Served by core.localhttp."""
+or plain) and keeps them, raw and parsed, for the tests to inspect. Served by devtools.localhttp."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import threading
 import zlib
 
-from core.localhttp import LocalHTTPServer, LocalReply
+from devtools.localhttp import LocalHTTPServer, LocalReply
 
 PUBLIC_KEY = "0123456789abcdef0123456789abcdef"
 PROJECT = "42"

@@ -52,7 +52,7 @@ def test_sms_login_end_to_end(sms_server, new_context):
 
 
 def test_live_confirmation_end_to_end_without_polling(page_server, new_context):
-    from auth4app.simulator import SimulatorCore, SimulatorServer
+    from devtools.auth4app_simulator import SimulatorCore, SimulatorServer
 
     number = "+989121110002"
     with SimulatorServer(SimulatorCore(api_key="pages-test-key")) as simulator:

@@ -286,7 +286,7 @@ def test_profile_and_linked_accounts_pages_are_fully_translated(
 
 @pytest.mark.parametrize("language, direction, locale", [("fa", "rtl", "fa"), ("zh-CN", "ltr", "zh_Hans")])
 def test_the_weibo_button_and_bind_step_are_fully_translated(dev_server, new_context, language, direction, locale):
-    from social.simulator import FAKE_WEIBO_USERS
+    from devtools.social_simulator import FAKE_WEIBO_USERS
 
     patterns = english_patterns(locale)
     name = "fa" if locale == "fa" else "zh-hans"

@@ -4,7 +4,6 @@ members panel), and profiles (name, picture, email) showing up on the other pers
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest

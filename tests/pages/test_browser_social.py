@@ -10,8 +10,8 @@ import time
 import pytest
 
 from accounts.models import LoginSession
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS
 from tests.pages.conftest import shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -62,3 +62,12 @@ def test_test_script_says_what_it_installs_with_apt_and_why_before_it_does(tmp_p
     assert why < announce < update < install, lines
     assert "apt-get install -y redis-server" in lines[announce]
     assert "the tests need Redis" in lines[-1]
+
+
+def test_lint_runs_ruff_and_the_code_is_clean():
+    """`make lint` (./scripts/test --lint): ruff with pyproject.toml's rules, the check ./scripts/test
+    runs before pytest."""
+    run = subprocess.run([str(ROOT / "scripts" / "test"), "--lint"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ruff: no problems" in run.stderr

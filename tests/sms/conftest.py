@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import copy
+from dataclasses import dataclass, field
 
 import pytest
 

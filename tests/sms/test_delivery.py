@@ -104,7 +104,7 @@ def test_last_provider_failing_marks_failed_with_its_code(sms_settings, fake_pro
 def test_a_task_run_twice_sends_once(sms_settings, task_queue):
     sms_settings.SMS_PROVIDER = "locmem"
     locmem.outbox.clear()
-    message = services.message_send(to=NUMBER, text="once")
+    services.message_send(to=NUMBER, text="once")
     task = task_queue.items[0]
     assert task_queue.run_next() == "sent"
     task_queue.items.append(task)  # the broker delivers it again

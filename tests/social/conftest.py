@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from social.simulator import SimulatorServer, WechatSimulator, WeiboSimulator
+from devtools.social_simulator import SimulatorServer, WechatSimulator, WeiboSimulator
 from tests.otp.conftest import SmsSpy  # the SMS gateway behind /api/otp/send/, remembering each code
 
 WEIBO_CLIENT_ID = "test-weibo-app"

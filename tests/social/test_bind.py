@@ -9,9 +9,9 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import LoginSession, User
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from otp.models import Challenge
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS
 
 from .conftest import NUMBER, bind, weibo_login
 

@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 
 from accounts.models import LoginSession
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from otp.services import otp_code_send
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS
 
 from .conftest import weibo_login
 

@@ -8,8 +8,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.ws import ws_ticket_issue
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS
 
 from .conftest import weibo_login
 

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS
 
 from .conftest import authorize
 

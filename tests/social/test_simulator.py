@@ -15,8 +15,8 @@ import pytest
 from django.http import Http404
 from django.test import RequestFactory
 
-from social import simulator_views
-from social.simulator import FAKE_WEIBO_USERS
+from devtools import social_views as simulator_views
+from devtools.social_simulator import FAKE_WEIBO_USERS
 from tests.servers import ROOT
 
 from .conftest import WEIBO_CLIENT_ID, WEIBO_CLIENT_SECRET, WEIBO_REDIRECT_URI
@@ -203,7 +203,7 @@ def test_debug_weibo_simulator_serves_its_avatars(client, settings):
     settings.DEBUG = True
     settings.WEIBO_SIMULATOR = True
     settings.ROOT_URLCONF = "tests.social.urls_simulator"
-    from social.simulator import WeiboSimulator
+    from devtools.social_simulator import WeiboSimulator
 
     path = urlsplit(WeiboSimulator(public_url="http://testserver/dev/weibo").avatar_url(ZAKU)).path
     avatar = client.get(path)

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from accounts.models import LoginSession
+from devtools.social_simulator import SimReply
 from social.models import SocialIdentity
-from social.simulator import SimReply
 
 from .conftest import NUMBER, bind
 

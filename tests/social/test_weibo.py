@@ -11,8 +11,8 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import LoginSession
+from devtools.social_simulator import FAKE_WEIBO_USERS, SimReply
 from social.models import SocialIdentity
-from social.simulator import FAKE_WEIBO_USERS, SimReply
 
 from .conftest import WEIBO_CLIENT_ID, WEIBO_REDIRECT_URI, bind, weibo_login
 

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from config.urls import urlpatterns as project_urlpatterns
-from social import simulator_views
+from devtools import social_views as simulator_views
 
 urlpatterns = [
     *project_urlpatterns,

@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.urls import path
 
-from . import simulator_views
+from . import social_views as simulator_views
 
 urlpatterns = []
 if settings.WEIBO_SIMULATOR:

@@ -1,6 +1,6 @@
 """The Weibo and WeChat simulators as Django views at /dev/weibo/ and /dev/wechat/ (DEBUG only, no keys).
 
-The wire formats and behaviour are `social.simulator`'s; here their records live in Django's cache so
+The wire formats and behaviour are `devtools.social_simulator`'s; here their records live in Django's cache so
 every process of a development server sees the same codes and tokens. The Weibo simulator answers
 as the app configured in settings (client id, secret, registered redirect URI), so it redirects only
 to WEIBO_REDIRECT_URI.
@@ -17,9 +17,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core import csp
-from core.localhttp import parse_params
+from devtools.localhttp import parse_params
 
-from .simulator import SimReply, WechatSimulator, WeiboSimulator, encode
+from .social_simulator import SimReply, WechatSimulator, WeiboSimulator, encode
 
 _PREFIX = "social-sim"
 

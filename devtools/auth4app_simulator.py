@@ -2,9 +2,9 @@
 
 One implementation, `SimulatorCore`, served two ways:
 - as Django views at `/dev/auth4app/` when settings.AUTH4APP_SIMULATOR (DEBUG on, no API key),
-  with a page listing pending codes and a "confirm" button (auth4app/simulator_views.py);
+  with a page listing pending codes and a "confirm" button (devtools/auth4app_views.py);
 - as a standalone HTTP server on 127.0.0.1 (`SimulatorServer`, or
-  `python -m auth4app.simulator --port 8765`) for tests and benchmarks, driven from any process
+  `python -m devtools.auth4app_simulator --port 8765`) for tests and benchmarks, driven from any process
   through its control endpoints under `/_sim/`.
 
 Upstream endpoints (POST or GET; parameters in the query, a form or a JSON body; JSON replies):
@@ -17,7 +17,7 @@ Control endpoints (not part of auth4app; standalone server only unless noted):
   GET  /_sim/stats                        calls per endpoint
   POST /_sim/reset                        forget everything
 
-This module imports nothing from Django (nor does core.localhttp), so a benchmark can run it in any
+This module imports nothing from Django (nor does devtools.localhttp), so a benchmark can run it in any
 process.
 """
 
@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest, parse_params
+from devtools.localhttp import LocalHTTPServer, LocalReply, LocalRequest, parse_params
 
 MODES = ("ok", "error", "timeout", "garbage")
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import simulator_views
+from . import auth4app_views as simulator_views
 
 urlpatterns = [
     path("", simulator_views.page, name="auth4app-simulator"),

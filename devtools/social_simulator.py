@@ -3,7 +3,7 @@ sections 7 and 8), so the project's real provider code runs against them.
 
 Two simulators, each served two ways (like auth4app's):
 - as Django views at `/dev/weibo/` and `/dev/wechat/` when DEBUG is on and the provider has no keys
-  (social/simulator_views.py), with their state in Django's cache;
+  (devtools/social_views.py), with their state in Django's cache;
 - standalone on 127.0.0.1 (`SimulatorServer(WeiboSimulator(...))`) for tests, in memory, where a test
   can make every API call fail (`failure`) or stall (`delay`) and count the calls (`calls`).
 
@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest, parse_params
+from devtools.localhttp import LocalHTTPServer, LocalReply, LocalRequest, parse_params
 
 CODE_TTL_SECONDS = 300  # Weibo codes and js_codes: ~5 minutes, single use
 

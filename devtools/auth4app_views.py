@@ -1,6 +1,6 @@
 """The auth4app simulator as Django views at /dev/auth4app/ (DEBUG only, no API key).
 
-The wire format and behaviour are `auth4app.simulator.SimulatorCore`'s; here its state lives in
+The wire format and behaviour are `devtools.auth4app_simulator.SimulatorCore`'s; here its state lives in
 Django's cache so every process of a development server sees the same codes.
 """
 
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core import csp
 
-from .simulator import SimulatorCore, encode, parse_params
+from .auth4app_simulator import SimulatorCore, encode, parse_params
 
 _PREFIX = "auth4app-sim"
 _TTL = 3600
@@ -94,7 +94,7 @@ def upstream(request, endpoint: str):
 def page(request):
     """Pending codes, newest first, each with a button that confirms it."""
     core = _core(request)
-    return render(request, "auth4app/simulator.html", {"pending": core.pending()[:50], "stats": sorted(core.storage.get_stats().items())})
+    return render(request, "devtools/auth4app_simulator.html", {"pending": core.pending()[:50], "stats": sorted(core.storage.get_stats().items())})
 
 
 @require_POST

@@ -1,10 +1,10 @@
-"""core.localhttp: the 127.0.0.1 server under the auth4app simulator and the tests' provider fakes."""
+"""devtools.localhttp: the 127.0.0.1 server under the auth4app simulator and the tests' provider fakes."""
 
 from __future__ import annotations
 
 import httpx
 
-from core.localhttp import LocalHTTPServer, LocalReply, LocalRequest
+from devtools.localhttp import LocalHTTPServer, LocalReply, LocalRequest
 
 
 def test_hands_each_request_over_and_writes_the_reply():

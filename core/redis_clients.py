@@ -1,0 +1,243 @@
+"""The one owner of Redis clients: every connection hotline opens to Redis comes from here.
+
+- `sync_client()`: one thread-safe `redis.Redis` per process, on the process's one connection pool.
+  Django's cache uses the same pool (`ProcessPool`, the cache's documented `pool_class` option), and
+  so do the rate limits (`core.ratelimit`), chat's send limit and the WebSocket ticket redemption.
+- `async_client()`: one `redis.asyncio.Redis` per event loop (redis.asyncio connections belong to the
+  loop that opened them), kept in a `core.loops.PerLoop`: the handshake's cache reads and writes
+  (`accounts`), chat presence and typing, the auth4app store and its push subscription.
+- `RedisPubSubChannelLayer`: channels-redis's pub/sub layer, its connections given the same policy.
+- Celery's broker connections are kombu's; settings give them the same health-check interval
+  (CELERY_BROKER_TRANSPORT_OPTIONS), and Celery reconnects to its broker by itself.
+
+The policy, from settings.REDIS_CLIENTS (docs/configuration.md):
+
+- **Blocking pools of a set size.** A burst (a thousand sockets connecting) waits up to
+  `pool_timeout` for a free connection instead of failing at once with MaxConnectionsError, which
+  used to end sockets with 1011.
+- **Retries.** A connection error (Redis restarted, the connection was reset, a connect refused) is
+  retried `retries` times, each on a new connection, after exponential backoff with "equal" jitter
+  (redis-py's EqualJitterBackoff: 50-100 ms, then 100-200 ms, 200-400 ms, ... up to 1 s; with 3
+  retries a command waits 0.35-0.7 s in all before it fails), so a restart of Redis costs a command a
+  pause, not an error. Full jitter could retry three times within a few milliseconds, before a
+  restarting Redis listens again. Timeouts are not retried:
+  the command may have run, and some of ours are not idempotent (the rate limits' INCR and DECR). A
+  command whose connection broke after Redis ran it may run twice; every such command here either
+  is idempotent or is a counter that Redis lost anyway when it restarted.
+- **Health checks.** A connection idle for longer than `health_check_interval` is PINGed before use
+  and replaced when the PING fails, so a pool does not hand out connections that a Redis restart
+  broke while they sat idle.
+
+Why redis-py's defaults are not enough: a client given a pool of its own (as ours must be, to size
+it) gets no retry at all (redis-py gives such connections `Retry(NoBackoff(), 0)`), and idle
+connections are never checked (`health_check_interval` 0). Before this module, six pools in six files
+were tuned by hand, and two asynchronous pools kept dead connections for minutes after a Redis
+restart (issue 21).
+
+Redis Sentinel: every connection pool is made by `_sync_pool` / `_new_async_client` and the channel
+layer's host by `RedisPubSubChannelLayer`. Switching to Sentinel is a change here only: make those
+pools `redis.sentinel.SentinelConnectionPool` / `redis.asyncio.sentinel.SentinelConnectionPool` and
+give the layer channels-redis's `master_name` + `sentinels` host form, plus the broker URL
+(`sentinel://...` with its `master_name` transport option) in settings. Nothing outside this module
+creates a client (tests/core/test_structure.py keeps it so).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from channels_redis.pubsub import RedisPubSubChannelLayer as _ChannelsRedisPubSubLayer
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache, RedisSerializer
+
+from core.loops import PerLoop
+
+_lock = threading.Lock()
+_sync_pool_instance = None
+_sync_client_instance = None
+_sync_scripts: dict = {}
+# Values in the cache's own format, so that the async client and Django's cache read each other's
+# entries. The cache is configured without a serializer option, so this is exactly the one it uses.
+_cache_serializer = RedisSerializer()
+
+
+def _policy() -> dict:
+    return settings.REDIS_CLIENTS
+
+
+def _backoff():
+    from redis.backoff import EqualJitterBackoff
+
+    return EqualJitterBackoff(base=0.05, cap=1.0)
+
+
+def _sync_retry():
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    return Retry(_backoff(), _policy()["retries"], supported_errors=(RedisConnectionError,))
+
+
+def _async_retry():
+    from redis.asyncio.retry import Retry
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return Retry(_backoff(), _policy()["retries"], supported_errors=(RedisConnectionError,))
+
+
+def _connection_options(*, socket_timeout: float) -> dict:
+    policy = _policy()
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": policy["connect_timeout"],
+        "socket_keepalive": True,
+        "health_check_interval": policy["health_check_interval"],
+    }
+
+
+def enabled() -> bool:
+    """Whether this configuration has Redis (REDIS_URL); the embedded mode has none."""
+    return bool(settings.REDIS_URL)
+
+
+def _url() -> str:
+    if not settings.REDIS_URL:
+        raise RuntimeError("Redis is not configured (REDIS_URL is empty): the embedded mode has no Redis client")
+    return settings.REDIS_URL
+
+
+# --- Synchronous: one client per process ----------------------------------------------------
+
+
+def _sync_pool():
+    global _sync_pool_instance
+    if _sync_pool_instance is None:
+        import redis
+
+        with _lock:
+            if _sync_pool_instance is None:
+                policy = _policy()
+                _sync_pool_instance = redis.BlockingConnectionPool.from_url(
+                    _url(),
+                    max_connections=policy["sync_max_connections"],
+                    timeout=policy["pool_timeout"],
+                    retry=_sync_retry(),
+                    **_connection_options(socket_timeout=policy["sync_socket_timeout"]),
+                )
+    return _sync_pool_instance
+
+
+def sync_client():
+    """The process's `redis.Redis` (thread-safe; redis-py resets its pool in a forked child, so
+    Celery's prefork workers are safe)."""
+    global _sync_client_instance
+    if _sync_client_instance is None:
+        import redis
+
+        pool = _sync_pool()
+        with _lock:
+            if _sync_client_instance is None:
+                _sync_client_instance = redis.Redis(connection_pool=pool)
+    return _sync_client_instance
+
+
+def sync_script(source: str):
+    """A registered Lua script on the process's client (EVALSHA, loading it again on NOSCRIPT)."""
+    script = _sync_scripts.get(source)
+    if script is None:
+        script = _sync_scripts.setdefault(source, sync_client().register_script(source))
+    return script
+
+
+class ProcessPool:
+    """Django's Redis cache's `pool_class` option: whatever the cache asks for, it gets the process's
+    one pool. Django keeps a cache object per request context under ASGI, and each used to build its
+    own pool, so every request opened a new connection to Redis."""
+
+    @classmethod
+    def from_url(cls, url: str, **options):
+        if url != settings.REDIS_URL:
+            raise ValueError("the Redis cache's LOCATION must be REDIS_URL: it shares core.redis_clients' pool")
+        return _sync_pool()
+
+
+# --- The default cache's entries, read and written by these clients -------------------------
+
+
+def cache_is_redis() -> bool:
+    """Whether the default cache is Redis (False in the embedded mode and under tests that swap it)."""
+    return isinstance(caches["default"], RedisCache)
+
+
+def cache_key(key: str) -> str:
+    """The Redis key of the cache's `key` (its prefix and version)."""
+    return caches["default"].make_and_validate_key(key)
+
+
+def cache_dumps(value) -> bytes:
+    return _cache_serializer.dumps(value)
+
+
+def cache_loads(raw: bytes):
+    return _cache_serializer.loads(raw)
+
+
+# --- Asynchronous: one client per event loop ------------------------------------------------
+
+
+def _new_async_client(url: str):
+    import redis.asyncio as aioredis
+
+    policy = _policy()
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=policy["async_max_connections"],
+        timeout=policy["pool_timeout"],
+        retry=_async_retry(),
+        **_connection_options(socket_timeout=policy["async_socket_timeout"]),
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+_async_clients: PerLoop = PerLoop(lambda: _new_async_client(_url()))
+
+
+def async_client():
+    """This event loop's `redis.asyncio.Redis`. Blocking pub/sub reads (`get_message(timeout=None)`)
+    are not bound by its socket timeout; a pub/sub holds one of its connections while it lives."""
+    return _async_clients.get()
+
+
+def async_cache_client():
+    """This loop's client when the default cache is Redis (its entries are then readable with
+    `cache_key` and `cache_loads`), else None."""
+    return async_client() if cache_is_redis() else None
+
+
+def async_client_for(url: str):
+    """A client of its own, with the same policy, on another Redis (tests: an unreachable one).
+    The caller closes it (`await client.aclose(close_connection_pool=True)`)."""
+    return _new_async_client(url)
+
+
+async def aclose_async_client() -> None:
+    """Close this event loop's client (a short-lived loop, e.g. one `async_to_sync` call in a task,
+    before it ends)."""
+    client = _async_clients.pop()
+    if client is not None:
+        await client.aclose(close_connection_pool=True)
+
+
+# --- The channel layer ------------------------------------------------------------------------
+
+
+class RedisPubSubChannelLayer(_ChannelsRedisPubSubLayer):
+    """channels-redis's pub/sub layer (CHANNEL_LAYERS) whose connections retry and health-check
+    like every other client here. Only the documented `hosts` argument is changed: each host dict
+    is given to redis-py's connection pool, which takes `retry` and `health_check_interval`."""
+
+    def __init__(self, *args, hosts=None, **kwargs):
+        policy = {"retry": _async_retry(), "health_check_interval": _policy()["health_check_interval"]}
+        hosts = [{**host, **policy} if isinstance(host, dict) else host for host in (hosts or [])] or None
+        super().__init__(*args, hosts=hosts, **kwargs)
