@@ -6,6 +6,7 @@ field and close code) is in docs/websocket.md; the reasons behind it in docs/rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -15,11 +16,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
-from core import metrics
+from core import layer_links, metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
-from core.sockets import SkipDatabaseCleanupMixin
+from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import BACKEND_ERRORS, ChatError
@@ -30,10 +31,9 @@ logger = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
 TYPING_THROTTLE_SECONDS = 2
 
-__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["ChatConsumer", "CLOSE_BACKEND_UNAVAILABLE", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
 
 
 def _room_id(frame: dict) -> int:
@@ -84,6 +84,10 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         self.blocked: set[int] | None = None  # users this user blocked; read on the first subscribe
         self.subscribes = limits.SubscribeBucket()
         self.write_gate = None
+        self.accepted = False
+        # Watched before the first subscription is made, so a lost subscriber connection of the
+        # channel layer that could have cost this socket an event always reaches it (core.layer_links).
+        self.link_losses = layer_links.watch().add(self)
         # Everything is decided before the handshake completes, so a client that sees the socket open
         # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
         # only be sent on an open socket; before accept the client would just see HTTP 403.
@@ -91,10 +95,21 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await self._open()
         except BACKEND_ERRORS as exc:
             # What was set up before the failure is undone by disconnect(), as for any socket.
-            logger.warning("chat socket refused with %s: %r", CLOSE_TRY_AGAIN_LATER, exc)
+            logger.warning("chat socket refused with %s: %r", CLOSE_BACKEND_UNAVAILABLE, exc)
             if not self.closed:
                 await self.accept()
-                await self._close(CLOSE_TRY_AGAIN_LATER)
+                await self._close(CLOSE_BACKEND_UNAVAILABLE)
+            return
+        if self.accepted and layer_links.watch().losses != self.link_losses:
+            await self._close(CLOSE_BACKEND_UNAVAILABLE)  # the layer's link was lost during the handshake
+
+    def layer_link_lost(self) -> None:
+        """The channel layer's subscriber connection was lost (core.layer_links): events for this
+        socket may be gone. Close it 4503 so the client resumes from the database; nothing is sent
+        on it from now on, so the client's resume cursor stays before the hole."""
+        if self.accepted and not self.closed:
+            self.closed = True
+            self.closing = asyncio.get_running_loop().create_task(self.close(code=CLOSE_BACKEND_UNAVAILABLE))
 
     async def _open(self) -> None:
         if not await self.bind_session():
@@ -119,10 +134,12 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         if opened.came_online:
             await services.presence_announce(user_id=self.user.pk, online=True)
         await self.accept()
+        self.accepted = True
         self.write_gate = backpressure.attach(self.base_send)
 
     async def disconnect(self, code):
         self.closed = True
+        layer_links.watch().discard(self)
         try:
             for room in list(self.subscriptions):
                 await self.channel_layer.group_discard(room_group(room), self.channel_name)
