@@ -67,6 +67,8 @@ class Client:
         self.cursor = 0  # the highest message id seen in the room: the `after` of the next subscribe
         self.seen: set[int] = set()
         self.duplicates = 0
+        self.replayed = 0  # message.new frames of a replay (before `subscribed`): what resuming brought
+        self.replaying = False
         self.pending: dict[str, float] = {}  # client_id -> first sent, until acknowledged
         self.acked: dict[str, int] = {}  # client_id -> message id
         self.sent = 0
@@ -116,9 +118,9 @@ class Client:
                 if wait is None:
                     failures = 0
                     wait = random.uniform(0.1, 1.0)  # a closed socket: reconnect after a jittered pause
-                else:
+                else:  # a failed ticket or handshake: back off (never sooner than a 503's Retry-After)
                     failures += 1
-                    wait = max(wait, min(5.0, 0.25 * 2 ** failures)) * random.uniform(0.5, 1.0)
+                    wait = max(wait, min(5.0, 0.25 * 2 ** failures)) * random.uniform(1.0, 1.5)
                 if not self.finished.is_set():
                     await asyncio.sleep(wait)
 
@@ -139,16 +141,19 @@ class Client:
             return 0.5
         sender = asyncio.create_task(self._send_loop(ws))
         try:
+            self.replaying = True
             await ws.send(json.dumps({"type": "subscribe", "room": self.room, "after": self.cursor}))
             while True:
                 frame = json.loads(await ws.recv())
                 kind = frame["type"]
                 if kind == "message.new":
                     self._saw(frame["message"]["id"])
+                    self.replayed += self.replaying
                 elif kind == "message.ack":
                     self.acked[frame["client_id"]] = frame["message"]["id"]
                     self.pending.pop(frame["client_id"], None)
                 elif kind == "subscribed":
+                    self.replaying = False
                     self.subscribed_at.append(self.clock())
                 elif kind == "replay.more":
                     await self._page(http, frame["after"])
@@ -220,8 +225,9 @@ def test_a_redis_restart_during_chat_loses_nothing_unannounced(user_factory, log
             server.stop()
         redis.stop()
 
-    clients, answers, up_at = figures.pop("clients"), figures.pop("answers"), figures.pop("up_at")
+    clients, answers, up_at, down_at = (figures.pop(k) for k in ("clients", "answers", "up_at", "down_at"))
     expected, delivered, undelivered = figures.pop("delivery")
+    first_replays = figures.pop("first_replays")
     recovered = [min((t for t in c.subscribed_at if t >= up_at), default=None) for c in clients]
     recovery = [None if t is None else round(t - up_at, 1) for t in recovered]
     statuses = sorted({status for _, status, _, _ in answers.http})
@@ -230,6 +236,8 @@ def test_a_redis_restart_during_chat_loses_nothing_unannounced(user_factory, log
         acknowledged=sum(len(c.acked) for c in clients), stored=figures["stored"],
         expected_deliveries=expected, delivered=delivered, lost=len(undelivered),
         duplicated=sum(c.duplicates for c in clients), unacknowledged=sum(len(c.pending) for c in clients),
+        delivered_by_replay=sum(c.replayed for c in clients) - first_replays,
+        told_within_seconds=round(max((t - down_at for t, c in answers.closes if c == 4503), default=-1), 2),
         closes=sorted({code for _, code in answers.closes}), closes_4503=sum(1 for _, c in answers.closes if c == 4503),
         ticket_503=sum(1 for p, s, _, _ in answers.http if s == 503), handshakes_refused=sorted(answers.handshakes),
         http_statuses=statuses, recovery_seconds_max=max((r for r in recovery if r is not None), default=None),
@@ -262,6 +270,8 @@ async def _drill(redis: RedisServer, servers: list[ServerProcess], users, room_o
     tasks = [asyncio.create_task(client.run()) for client in clients]
     await asyncio.sleep(BEFORE_KILL)
     assert all(c.subscribed_at for c in clients), "not every client got a socket before the fault"
+    first_replays = sum(c.replayed for c in clients)  # the first subscribes' (nothing is missing yet)
+    down_at = loop.time()
     await asyncio.to_thread(redis.kill)
     await asyncio.sleep(OUTAGE)
     await asyncio.to_thread(redis.start)
@@ -279,4 +289,5 @@ async def _drill(redis: RedisServer, servers: list[ServerProcess], users, room_o
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"clients": clients, "answers": answers, "up_at": up_at, "delivery": _delivery(clients, rooms)}
+    return {"clients": clients, "answers": answers, "up_at": up_at, "down_at": down_at,
+            "delivery": _delivery(clients, rooms), "first_replays": first_replays}
