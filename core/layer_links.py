@@ -21,6 +21,7 @@ with what `add()` returned to learn of a loss that came while its handshake was 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 
@@ -68,6 +69,13 @@ def watch() -> LinkWatch:
 
 
 def lost() -> None:
-    """Called (on the event loop) by the channel layer's connections when one that carried
-    subscriptions is lost."""
-    watch().lost()
+    """Called by the channel layer's connections when one that carried subscriptions is lost. Never
+    raises: it runs inside redis-py's disconnect, which must complete whatever happens here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a connection dropped outside any loop (garbage collection): no socket waits on it
+        return
+    try:
+        watch().lost()
+    except Exception:
+        logger.exception("reporting a lost channel layer link failed")

@@ -139,3 +139,9 @@ def test_a_ticket_asked_for_while_redis_is_down_is_a_json_503(auth_client, requi
     assert response["Content-Type"] == "application/json"
     assert response["Retry-After"] == "2"
     assert response.json() == {"detail": response.json()["detail"], "code": "service_unavailable", "retry_after": 2}
+
+
+def test_a_loss_reported_outside_any_event_loop_is_ignored_quietly():
+    # redis-py may drop a connection from garbage collection, with no loop running: its disconnect
+    # must still complete, and no socket can be waiting on such a connection.
+    layer_links.lost()
