@@ -6,6 +6,7 @@ outage gets a JSON 503 with Retry-After."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import redis
@@ -145,3 +146,15 @@ def test_a_loss_reported_outside_any_event_loop_is_ignored_quietly():
     # redis-py may drop a connection from garbage collection, with no loop running: its disconnect
     # must still complete, and no socket can be waiting on such a connection.
     layer_links.lost()
+
+
+def test_a_redis_error_outside_drf_is_a_json_503_on_api_paths(rf):
+    from core.errors import json_or_html_500
+
+    request = rf.post("/proxy/auth/code")
+    try:
+        raise redis.ConnectionError("Connection refused")
+    except redis.ConnectionError:
+        response = json_or_html_500(request)  # as Django calls it: inside the handler's except block
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert json.loads(response.content)["code"] == "service_unavailable"
