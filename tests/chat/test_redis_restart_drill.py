@@ -41,6 +41,7 @@ CLIENTS, ROOM_SIZE, RATE = 20, 4, 3.0  # bounded for a 2-core machine shared wit
 BEFORE_KILL, OUTAGE, AFTER_RESTART = 4.0, 3.0, 10.0
 RECOVERY_BOUND = 15.0  # seconds from Redis being back until every client is subscribed again
 SETTLE = 15.0  # seconds allowed, once sending stopped, for the last deliveries
+OPEN_BOUND = 30.0  # seconds allowed for every client's first socket
 
 
 def _port(offset: int) -> int:
@@ -63,6 +64,7 @@ class Client:
 
     def __init__(self, index: int, server: ServerProcess, access: str, room: int, answers: Answers, clock):
         self.index, self.server, self.access, self.room = index, server, access, room
+        self.http: httpx.AsyncClient | None = None  # shared by the clients of one server (each costs an SSL context)
         self.answers, self.clock = answers, clock
         self.cursor = 0  # the highest message id seen in the room: the `after` of the next subscribe
         self.seen: set[int] = set()
@@ -112,17 +114,16 @@ class Client:
 
     async def run(self) -> None:
         failures = 0
-        async with httpx.AsyncClient(base_url=self.server.url, timeout=15) as http:
-            while not self.finished.is_set():
-                wait = await self._session(http)
-                if wait is None:
-                    failures = 0
-                    wait = random.uniform(0.1, 1.0)  # a closed socket: reconnect after a jittered pause
-                else:  # a failed ticket or handshake: back off (never sooner than a 503's Retry-After)
-                    failures += 1
-                    wait = max(wait, min(5.0, 0.25 * 2 ** failures)) * random.uniform(1.0, 1.5)
-                if not self.finished.is_set():
-                    await asyncio.sleep(wait)
+        while not self.finished.is_set():
+            wait = await self._session(self.http)
+            if wait is None:
+                failures = 0
+                wait = random.uniform(0.1, 1.0)  # a closed socket: reconnect after a jittered pause
+            else:  # a failed ticket or handshake: back off (never sooner than a 503's Retry-After)
+                failures += 1
+                wait = max(wait, min(5.0, 0.25 * 2 ** failures)) * random.uniform(1.0, 1.5)
+            if not self.finished.is_set():
+                await asyncio.sleep(wait)
 
     async def _session(self, http: httpx.AsyncClient) -> float | None:
         """One socket, from its ticket to its close. None when it was open; else how long to wait."""
@@ -267,9 +268,16 @@ async def _drill(redis: RedisServer, servers: list[ServerProcess], users, room_o
     rooms: dict[int, list[Client]] = {}
     for client in clients:
         rooms.setdefault(client.room, []).append(client)
+    https = [httpx.AsyncClient(base_url=server.url, timeout=15, limits=httpx.Limits(max_connections=None))
+             for server in servers]
+    for client in clients:
+        client.http = https[client.index % len(servers)]
     tasks = [asyncio.create_task(client.run()) for client in clients]
+    opening = loop.time() + OPEN_BOUND
+    while not all(c.subscribed_at for c in clients):
+        assert loop.time() < opening, f"{sum(1 for c in clients if not c.subscribed_at)} clients got no socket"
+        await asyncio.sleep(0.1)
     await asyncio.sleep(BEFORE_KILL)
-    assert all(c.subscribed_at for c in clients), "not every client got a socket before the fault"
     first_replays = sum(c.replayed for c in clients)  # the first subscribes' (nothing is missing yet)
     down_at = loop.time()
     await asyncio.to_thread(redis.kill)
@@ -289,5 +297,7 @@ async def _drill(redis: RedisServer, servers: list[ServerProcess], users, room_o
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for http in https:
+        await http.aclose()
     return {"clients": clients, "answers": answers, "up_at": up_at, "down_at": down_at,
             "delivery": _delivery(clients, rooms), "first_replays": first_replays}
