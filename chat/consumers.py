@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+from accounts.ws import CLOSE_FORBIDDEN, CLOSE_TICKET_USED, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core import metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
@@ -33,7 +33,7 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
 TYPING_THROTTLE_SECONDS = 2
 
-__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_TICKET_USED", "CLOSE_UNAUTHENTICATED"]
 
 
 def _room_id(frame: dict) -> int:
@@ -97,9 +97,11 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
                 await self._close(CLOSE_TRY_AGAIN_LATER)
 
     async def _open(self) -> None:
-        if not await self.bind_session():
+        # The ticket is spent last, just before accepting: a handshake that outlasts daphne's limit
+        # mostly does so before that, and its client's retry with the same ticket takes it over.
+        if not await self.bind_session(spend_ticket=False):
             await self.accept()
-            await self._close(CLOSE_UNAUTHENTICATED)
+            await self._close(self.refusal_code)
             return
         opened = await presence.store().open(
             self.user.pk, self.channel_name, presence.now(),
@@ -118,6 +120,12 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
             await services.presence_announce(user_id=self.user.pk, online=True)
+        if not await self.spend_ticket():
+            # A retry of this handshake (its client gave up on it) holds the ticket now, or a socket
+            # opened with it: disconnect() undoes the above, as for any socket.
+            await self.accept()
+            await self._close(self.refusal_code)
+            return
         await self.accept()
         self.write_gate = backpressure.attach(self.base_send)
 
