@@ -80,3 +80,62 @@ async def test_a_refused_socket_does_not_spend_its_ticket(asgi_app, login, user_
         assert (await retried.recv())["type"] == "pong"
     finally:
         await retried.close()
+
+
+async def test_a_retried_send_reaches_the_sockets_its_first_publish_never_reached(chat_socket, user_factory):
+    """Issue 21: a process killed between committing a message and publishing it. The sender's retry
+    (same client_id, on another process) is acknowledged with the stored message and publishes it
+    again: live sockets get it once, a socket that had it is not sent a copy."""
+    from chat.models import Message
+    from tests.chat.conftest import open_direct
+
+    alice, bob = await database_sync_to_async(user_factory)(), await database_sync_to_async(user_factory)()
+    room = await database_sync_to_async(open_direct)(alice, bob)
+    b = await chat_socket(bob)
+    await b.send({"type": "subscribe", "room": room.pk})
+    await b.recv_type("presence.state")
+    # Stored and committed, never published: what a process killed right after the commit leaves.
+    lost = await database_sync_to_async(services.message_store)(user=alice, room_id=room.pk, text="hi", client_id="k1")
+    assert await b.silent(0.2)
+
+    a = await chat_socket(alice)
+    await a.send({"type": "subscribe", "room": room.pk})
+    await a.recv_type("presence.state")
+    await a.send({"type": "message.send", "room": room.pk, "text": "hi", "client_id": "k1"})
+    assert (await a.recv_type("message.ack"))["message"] == lost.payload
+    assert (await b.recv_type("message.new"))["message"] == lost.payload
+    # (`a` subscribed after it was stored: its `subscribed.last_id` covers it, no live copy.)
+    # A second retry: both sockets had it, neither gets a copy; still one row.
+    await a.send({"type": "message.send", "room": room.pk, "text": "hi", "client_id": "k1"})
+    assert (await a.recv_type("message.ack"))["message"] == lost.payload
+    assert await b.silent(0.3) and await a.silent(0.1)
+    assert await database_sync_to_async(Message.objects.filter(client_id="k1").count)() == 1
+
+
+async def test_an_event_for_a_socket_its_client_just_closed_is_not_a_crash(chat_socket, user_factory, monkeypatch):
+    """daphne raises autobahn's Disconnected for a send after the client's close frame: seen at the
+    end of the process-kill drill as tracebacks ("Exception inside application"), and a crashed
+    consumer would skip disconnect(), leaving its presence entry counting toward the socket cap."""
+    from autobahn.exception import Disconnected
+
+    from chat import presence
+    from chat.consumers import ChatConsumer
+    from tests.chat.conftest import open_direct
+
+    alice, bob = await database_sync_to_async(user_factory)(), await database_sync_to_async(user_factory)()
+    room = await database_sync_to_async(open_direct)(alice, bob)
+    b = await chat_socket(bob)
+    await b.send({"type": "subscribe", "room": room.pk})
+    await b.recv_type("presence.state")
+
+    async def gone(self, text_data=None, bytes_data=None, close=False):
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    monkeypatch.setattr(ChatConsumer, "send", gone)
+    await database_sync_to_async(services.message_send)(user=alice, room_id=room.pk, text="late")
+    await asyncio.sleep(0.3)
+    assert not b.comm.future.done()  # the consumer did not crash
+    monkeypatch.undo()
+    await b.close()
+    await asyncio.sleep(0.1)
+    assert await presence.store().online([bob.pk], presence.now()) == []  # disconnect() ran
