@@ -50,7 +50,8 @@ def _spent_key(ticket: str) -> str:
 
 
 # How long past the ticket's own expiry a claim stays good for the handshake that holds it (a slow
-# handshake spends it after the middleware's checks), and how long "spent" is remembered.
+# handshake spends it after the middleware's checks); "spent" is remembered for the ticket's life
+# plus this.
 _HOLD_SLACK_SECONDS = 60
 
 
@@ -300,7 +301,8 @@ class SessionBoundConsumerMixin:
     """For async consumers of logged-in users: a socket that ends with its login session.
 
     Call `await self.bind_session()` in `connect()` (it returns False when the scope has no
-    active session or its ticket was used: close with `self.refusal_code`, 4401 or 4410, then) and `await self.unbind_session()` in `disconnect()`.
+    active session or its ticket was used: close with `self.refusal_code`, 4401 or 4410, then)
+    and `await self.unbind_session()` in `disconnect()`.
     When the session is revoked anywhere, the `session.revoked` event reaches
     `session_revoked()`, which closes the socket with 4401. Because the channel layer may drop
     an event (Redis reconnect), the process's `SessionSweep` also re-checks the sessions of all
