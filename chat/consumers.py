@@ -9,18 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from array import array
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+from accounts.ws import CLOSE_FORBIDDEN, CLOSE_TICKET_USED, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core import layer_links, metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
-from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SkipDatabaseCleanupMixin
+from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SEND_ON_CLOSED_ERRORS, SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import BACKEND_ERRORS, ChatError
@@ -32,8 +33,12 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
 TYPING_THROTTLE_SECONDS = 2
+# How many of its latest live message ids a socket remembers, to drop the copy a client's retry of a
+# send publishes again (`again`): 512 bytes per socket. A copy older than that reaches the client,
+# which de-duplicates by id anyway (docs/websocket.md).
+RECENT_LIVE_IDS = 64
 
-__all__ = ["ChatConsumer", "CLOSE_BACKEND_UNAVAILABLE", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["ChatConsumer", "CLOSE_BACKEND_UNAVAILABLE", "CLOSE_FORBIDDEN", "CLOSE_TICKET_USED", "CLOSE_UNAUTHENTICATED"]
 
 
 def _room_id(frame: dict) -> int:
@@ -84,6 +89,8 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         self.blocked: set[int] | None = None  # users this user blocked; read on the first subscribe
         self.subscribes = limits.SubscribeBucket()
         self.write_gate = None
+        self.recent_live = array("q", bytes(8 * RECENT_LIVE_IDS))  # a ring of the latest live message ids
+        self.recent_at = 0
         self.accepted = False
         # Watched before the first subscription is made, so a lost subscriber connection of the
         # channel layer that could have cost this socket an event always reaches it (core.layer_links).
@@ -109,12 +116,20 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         on it from now on, so the client's resume cursor stays before the hole."""
         if self.accepted and not self.closed:
             self.closed = True
-            self.closing = asyncio.get_running_loop().create_task(self.close(code=CLOSE_BACKEND_UNAVAILABLE))
+            self.closing = asyncio.get_running_loop().create_task(self._close_told(CLOSE_BACKEND_UNAVAILABLE))
+
+    async def _close_told(self, code: int) -> None:
+        try:
+            await self.close(code=code)
+        except SEND_ON_CLOSED_ERRORS:
+            pass  # the client left first: it reconnects and resumes anyway
 
     async def _open(self) -> None:
-        if not await self.bind_session():
+        # The ticket is spent last, just before accepting: a handshake that outlasts daphne's limit
+        # mostly does so before that, and its client's retry with the same ticket takes it over.
+        if not await self.bind_session(spend_ticket=False):
             await self.accept()
-            await self._close(CLOSE_UNAUTHENTICATED)
+            await self._close(self.refusal_code)
             return
         opened = await presence.store().open(
             self.user.pk, self.channel_name, presence.now(),
@@ -133,6 +148,12 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
             await services.presence_announce(user_id=self.user.pk, online=True)
+        if not await self.spend_ticket():
+            # A retry of this handshake (its client gave up on it) holds the ticket now, or a socket
+            # opened with it: disconnect() undoes the above, as for any socket.
+            await self.accept()
+            await self._close(self.refusal_code)
+            return
         await self.accept()
         self.accepted = True
         self.write_gate = backpressure.attach(self.base_send)
@@ -179,7 +200,13 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             logger.info("chat socket of user %s closed %s: the client stopped reading", self.user.pk, CLOSE_TOO_SLOW)
             await self._close(CLOSE_TOO_SLOW)
             raise _Closed
-        await self.send(text_data=text)
+        try:
+            await self.send(text_data=text)
+        except SEND_ON_CLOSED_ERRORS as exc:
+            # The client closed while an event was on its way (seen in the process-kill drill's
+            # teardown): the websocket.disconnect that follows cleans up.
+            self.closed = True
+            raise _Closed from exc
 
     async def _error(self, exc: ServiceError, ref=None) -> None:
         await self._send(error_frame(exc, ref))
@@ -371,9 +398,14 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         return only is not None and only != self.user.pk
 
     async def chat_message(self, event):
-        if event["id"] <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
+        message = event["id"]
+        if message <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
             return
+        if event.get("again") and message in self.recent_live:
+            return  # published again for a retried send; this socket had it
         if await self._deliver(event["room"], event["frame"]):
+            self.recent_live[self.recent_at] = message
+            self.recent_at = (self.recent_at + 1) % RECENT_LIVE_IDS
             metrics.CHAT_MESSAGES_DELIVERED.labels("live").inc()
 
     async def chat_event(self, event):

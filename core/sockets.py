@@ -43,6 +43,17 @@ class SkipDatabaseCleanupMixin:
         await handler(message)
 
 
+try:  # daphne's WebSocket protocol (autobahn) raises this for a send after the client's close frame
+    from autobahn.exception import Disconnected as _AutobahnDisconnected
+except ImportError:  # another server
+    _AutobahnDisconnected = OSError
+
+# What `send()` raises when the client has just gone (its close frame arrived, the connection's end
+# not yet seen by the server): ASGI servers raise an OSError subclass, daphne autobahn's
+# Disconnected. A consumer treats it as closed; it is not a crash (no traceback, cleanup runs).
+SEND_ON_CLOSED_ERRORS: tuple[type[BaseException], ...] = (OSError, _AutobahnDisconnected)
+
+
 class BackendFailureMiddleware:
     """ASGI middleware for WebSockets: a Redis or database error that escapes the application inside
     it ends the socket with CLOSE_BACKEND_UNAVAILABLE (4503), never daphne's HTTP 500 (before the
@@ -85,9 +96,12 @@ class BackendFailureMiddleware:
             if state["closed"]:
                 return None
             logger.warning("socket %s closed %s: %r", scope.get("path", ""), CLOSE_BACKEND_UNAVAILABLE, exc)
-            if not state["connect"] and (await receive())["type"] != "websocket.connect":
-                return None  # the client left before its handshake was read
-            if not state["accepted"]:
-                await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": CLOSE_BACKEND_UNAVAILABLE})
+            try:
+                if not state["connect"] and (await receive())["type"] != "websocket.connect":
+                    return None  # the client left before its handshake was read
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_BACKEND_UNAVAILABLE})
+            except (*SEND_ON_CLOSED_ERRORS, RuntimeError):  # the client has gone meanwhile: nothing to tell
+                pass
             return None
