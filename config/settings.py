@@ -577,7 +577,10 @@ CHAT_MAX_TEXT_LENGTH = 4000
 CHAT_MESSAGES_PER_WINDOW = env_int("CHAT_MESSAGES_PER_WINDOW", 20, minimum=1)
 CHAT_RATE_WINDOW_SECONDS = env_int("CHAT_RATE_WINDOW_SECONDS", 10, minimum=1)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
-CHAT_MAX_FRAME_BYTES = 16 * 1024
+# Every allowed frame fits: the largest is a message.send of CHAT_MAX_TEXT_LENGTH characters sent as
+# ASCII-escaped JSON, 12 bytes per character outside the BMP (`\ud83d\ude00`): 48,000 bytes, plus a
+# 64-character client_id (384 escaped). Larger frames are closed with 4413 (docs/websocket.md).
+CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
 # A subscribe with `after` replays at most this many messages, then says `replay.more`.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from channels.consumer import get_handler_name
+
+logger = logging.getLogger(__name__)
 
 
 class SkipDatabaseCleanupMixin:
@@ -29,3 +33,23 @@ class SkipDatabaseCleanupMixin:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+class CleanupOnCrashMixin:
+    """Runs the consumer's `disconnect()` when its application ends with an exception.
+
+    Channels calls `disconnect()` only for a `websocket.disconnect` message. A consumer whose
+    handler raised is gone before that message comes: whatever `disconnect()` undoes (a presence
+    heartbeat, a socket counted toward a per-user cap, group memberships) would stay forever. So
+    `disconnect()` must be safe to run twice and with `connect()` half done.
+    """
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException:
+            try:
+                await self.disconnect(1011)
+            except Exception:
+                logger.exception("socket cleanup after a crash failed")
+            raise
