@@ -10,7 +10,6 @@ from channels.layers import get_channel_layer
 from chat import presence
 from chat.consumers import ChatConsumer
 from chat.models import Message
-from chat.payloads import user_group
 from tests.chat.conftest import make_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
