@@ -285,4 +285,4 @@ def _delete_file(name: str) -> None:
 
 def avatar_file_name(name: str) -> str | None:
     """The storage name for a served avatar file name, or None if it is not one of ours."""
-    return f"{AVATAR_DIR}/{name}" if AVATAR_NAME.match(name or "") else None
+    return f"{AVATAR_DIR}/{name}" if AVATAR_NAME.fullmatch(name or "") else None

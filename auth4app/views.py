@@ -29,7 +29,7 @@ def _body(request) -> dict:
     if "json" in (request.content_type or ""):
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
             raise ServiceError("invalid", _("The body is not valid JSON.")) from exc
         if not isinstance(data, dict):
             raise ServiceError("invalid", _("The body must be a JSON object."))

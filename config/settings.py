@@ -100,6 +100,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it times and counts every response, those of the middleware below included.
     "core.metrics.HttpMetricsMiddleware",
+    # Before anything reads the body: one size cap (DATA_UPLOAD_MAX_MEMORY_SIZE) for every view, DRF's too.
+    "core.request_limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,6 +114,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Django's default (2.5 MB), stated: the one cap on every request body (core.request_limits); an
+# avatar upload (AVATAR_MAX_BYTES, 2 MiB) fits with its multipart envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -327,7 +333,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

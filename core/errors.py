@@ -182,6 +182,11 @@ def api_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.Throttled) and exc.wait:
         response["Retry-After"] = str(int(math.ceil(exc.wait)))
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        # DRF's own refusals (parse_error, not_authenticated, not_found, method_not_allowed, ...)
+        # carry the same stable `code` as ours. Field errors (ValidationError) keep their shape.
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+        response.data.setdefault("code", codes.get("detail") if isinstance(codes, dict) else codes)
     return response
 
 
@@ -210,7 +215,7 @@ def _is_api_path(path: str) -> bool:
 
 def json_or_html_404(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+        return JsonResponse({"detail": gettext("Not found."), "code": "not_found"}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -222,7 +227,7 @@ def json_or_html_500(request):
         # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
         if isinstance(sys.exc_info()[1], OperationalError):
             return database_unavailable_response()
-        return JsonResponse({"detail": gettext("Server error.")}, status=500)
+        return JsonResponse({"detail": gettext("Server error."), "code": "server_error"}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -230,7 +235,7 @@ def json_or_html_500(request):
 
 def json_or_html_400(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
+        return JsonResponse({"detail": gettext("Bad request."), "code": "bad_request"}, status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -238,7 +243,7 @@ def json_or_html_400(request, exception=None):
 
 def json_or_html_403(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Forbidden.")}, status=403)
+        return JsonResponse({"detail": gettext("Forbidden."), "code": "forbidden"}, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

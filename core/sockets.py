@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,16 @@ class CleanupOnCrashMixin:
             except Exception:
                 logger.exception("socket cleanup after a crash failed")
             raise
+
+
+CLOSE_NO_SUCH_SOCKET = 4404
+
+
+class NoSuchSocketConsumer(AsyncWebsocketConsumer):
+    """Every WebSocket path no app serves (the last route of config.routing): accepted, then closed
+    with 4404 (docs/websocket.md). Without it Channels' router raises, and the server answers the
+    handshake with an HTTP 500 and a traceback in the log."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=CLOSE_NO_SUCH_SOCKET)

@@ -51,7 +51,7 @@ def _json_body(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             return {}
         return data if isinstance(data, dict) else {}
     return request.POST.dict()
