@@ -21,6 +21,7 @@ import sys
 
 from daphne.access import AccessLogGenerator
 from daphne.cli import DEFAULT_HOST, CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
@@ -58,6 +59,19 @@ class FrameLimitedWebSocketProtocol(WebSocketProtocol):
         self._fail_connection(CLOSE_FRAME_TOO_LARGE, "frame too large")
 
 
+class FormBlindWebRequest(WebRequest):
+    """daphne's request without Twisted's own parsing of POSTed forms (`parsePOSTFormSubmission`).
+
+    daphne hands the raw body to Django and never reads Twisted's parsed `args`; but Twisted parses
+    every multipart POST anyway and answers a malformed one itself with an empty, header-less 400
+    before Django sees it (e.g. a multipart body with no parts), which no client can read an error
+    from. Without that parse, Django's parsers answer it with a JSON 400 like any other bad body.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
+
+
 class LoggedAccessServer(Server):
     def __init__(self, *args, action_logger=None, **kwargs):
         # daphne passes its stream access log when verbosity >= 1 or --access-log is given.
@@ -73,6 +87,22 @@ class LoggedAccessServer(Server):
     def ws_factory(self, factory) -> None:
         factory.protocol = FrameLimitedWebSocketProtocol
         self._ws_factory = factory
+
+    @property
+    def http_factory(self):
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, factory) -> None:
+        build = factory.buildProtocol
+
+        def build_protocol(addr):
+            protocol = build(addr)
+            protocol.requestFactory = FormBlindWebRequest
+            return protocol
+
+        factory.buildProtocol = build_protocol
+        self._http_factory = factory
 
 
 def _endpoint_interface(endpoint: str) -> str:

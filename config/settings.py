@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The seed-compatible /proxy/auth/* endpoints are plain async Django views: described in auth4app/schema.py.
     "PREPROCESSING_HOOKS": ["auth4app.schema.add_proxy_endpoints"],
+    # The error answers every operation shares (401, 400, 404, 413, ...), with their `code` (core/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.document_errors"],
     # Two fields are called `kind` (chat rooms, social providers): each enum gets a name of its own,
     # chat's the one it had before.
     "ENUM_NAME_OVERRIDES": {
