@@ -26,8 +26,9 @@ import math
 import sys
 from collections.abc import Callable
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import OperationalError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
@@ -171,6 +172,18 @@ def database_unavailable_response() -> JsonResponse:
     return service_error_response(DatabaseUnavailable())
 
 
+def _drf_code(exc) -> str:
+    # DRF turns Django's Http404 and PermissionDenied into NotFound and PermissionDenied itself.
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, DjangoPermissionDenied):
+        return "permission_denied"
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if isinstance(codes, dict):
+        codes = codes.get("detail")
+    return codes if isinstance(codes, str) else "invalid"
+
+
 def api_exception_handler(exc, context):
     """DRF's exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]). A view chooses its body shape
     with `error_body` (default `detail_body`)."""
@@ -189,8 +202,7 @@ def api_exception_handler(exc, context):
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         # DRF's own refusals (parse_error, not_authenticated, not_found, method_not_allowed, ...)
         # carry the same stable `code` as ours. Field errors (ValidationError) keep their shape.
-        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
-        response.data.setdefault("code", codes.get("detail") if isinstance(codes, dict) else codes)
+        response.data.setdefault("code", _drf_code(exc))
     return response
 
 

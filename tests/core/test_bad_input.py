@@ -126,3 +126,13 @@ async def test_an_unknown_websocket_path_is_closed_4404():
         assert connected
         assert (await comm.receive_output(2)) == {"type": "websocket.close", "code": 4404}
         await comm.disconnect()
+
+
+def test_django_exceptions_in_drf_views_get_a_code_too():
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    from core.errors import api_exception_handler
+
+    assert api_exception_handler(Http404(), {}).data == {"detail": "Not found.", "code": "not_found"}
+    assert api_exception_handler(PermissionDenied(), {}).data["code"] == "permission_denied"
