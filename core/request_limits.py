@@ -12,10 +12,13 @@ from django.http import JsonResponse
 from django.utils.translation import gettext as _
 
 
-def body_too_large_response() -> JsonResponse:
+def body_too_large_response(path: str) -> JsonResponse:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     detail = _("The request body is too large (at most %(limit)d bytes).") % {"limit": limit}
-    return JsonResponse({"detail": detail, "code": "too_large"}, status=413)
+    body = {"detail": detail, "code": "too_large"}
+    if path.startswith("/proxy/"):
+        body = {"error": detail, **body}  # the seed-compatible shape (core.errors.error_key_body)
+    return JsonResponse(body, status=413)
 
 
 class BodySizeLimitMiddleware:
@@ -29,5 +32,5 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if limit is not None and length > limit:
-            return body_too_large_response()
+            return body_too_large_response(request.path)
         return self.get_response(request)

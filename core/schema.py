@@ -6,7 +6,8 @@ POSTPROCESSING_HOOKS), added where a view's own `extend_schema` does not list th
 - **400** on every operation with a body or query parameters: a malformed body (`parse_error`), a
   service refusal (`ErrorBody`) or, on the DRF-compatible endpoints, field errors (`FieldErrors`);
 - **404** on every operation with a path parameter (an id nobody has, or one the caller may not see);
-- **413** on every operation with a body: over DATA_UPLOAD_MAX_MEMORY_SIZE (core.request_limits).
+- **413** on every operation with a body: over DATA_UPLOAD_MAX_MEMORY_SIZE (core.request_limits);
+- on every documented **429**: the Retry-After header, and `ErrorBody` where the view gave no body.
 
 The body shapes are written by core.errors; `code` is stable (docs/websocket.md, docs/sessions.md).
 """
@@ -14,6 +15,8 @@ The body shapes are written by core.errors; `code` is stable (docs/websocket.md,
 from __future__ import annotations
 
 from rest_framework.permissions import AllowAny, IsAuthenticated
+
+from core.errors import detail_body
 
 ERROR_BODY = {
     "type": "object",
@@ -24,6 +27,7 @@ ERROR_BODY = {
         "code": {"type": "string", "description": "stable: parse_error, not_authenticated, token_not_valid, "
                  "session_revoked, permission_denied, not_found, too_large, invalid, rate_limited, ..."},
         "retry_after": {"type": "integer", "description": "429 only: whole seconds (also in Retry-After)"},
+        "error": {"type": "string", "description": "/proxy/* only (their seed-compatible shape): as `detail`"},
     },
 }
 FIELD_ERRORS = {
@@ -64,6 +68,11 @@ def _needs_permission(view_class) -> bool:
     return any(p not in (AllowAny, IsAuthenticated) for p in getattr(view_class, "permission_classes", ()))
 
 
+def _writes_detail_body(view_class) -> bool:
+    # The compatible families (chelseru's, the seed's) describe their own bodies (core.errors).
+    return view_class is not None and getattr(view_class, "error_body", detail_body) is detail_body
+
+
 def document_errors(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_BODY
@@ -82,13 +91,26 @@ def document_errors(result, generator, request, public):
                 responses.setdefault("401", _json(_REF, "Not logged in: no token, or one that expired or was revoked"))
             if _needs_permission(views.get((path, method))):
                 responses.setdefault("403", _json(_REF, "Not allowed for this user"))
-            if has_body or has_query:
+            # /proxy/auth/* are plain Django views (auth4app/schema.py describes them, bodies included):
+            # no DRF parser or field errors there.
+            drf_view = not path.startswith("/proxy/")
+            if (has_body or has_query) and drf_view:
                 if "400" in responses:
                     _widen(responses["400"], _REF, _FIELDS_REF)
                 else:
                     responses["400"] = _json({"anyOf": [_REF, _FIELDS_REF]}, "The request is malformed or refused")
             if has_body:
-                responses.setdefault("413", _json(_REF, "The body is over DATA_UPLOAD_MAX_MEMORY_SIZE (`too_large`)"))
+                responses.setdefault("413", _json(_REF, "The body is over DATA_UPLOAD_MAX_MEMORY_SIZE (`too_large`; "
+                                                  "/proxy/* add `error`)"))
+            if "429" in responses:
+                # Every limit answers with Retry-After; a body the view left undescribed is ErrorBody.
+                limited = responses["429"]
+                if not limited.get("content") and _writes_detail_body(views.get((path, method))):
+                    limited["content"] = {"application/json": {"schema": _REF}}
+                    limited["description"] = "Too many requests"
+                retry_after = limited.setdefault("headers", {}).setdefault("Retry-After", {
+                    "description": "whole seconds to wait", "schema": {"type": "integer"}})
+                retry_after["required"] = True
             if "{" in path:
                 if "404" in responses:
                     _widen(responses["404"], _REF)
