@@ -89,6 +89,8 @@ _UNSET = object()
 def _clean_display_name(value) -> str:
     if not isinstance(value, str):
         raise ProfileError("invalid", _("The display name must be text."))
+    if len(value) > DISPLAY_NAME_MAX_LENGTH:  # as sent, as the schema's maxLength says, before cleaning
+        raise ProfileError("invalid", _("The display name must have 1 to 64 characters."))
     # Control and format characters (newlines, bidi overrides) would let a name disguise itself.
     name = "".join(ch for ch in unicodedata.normalize("NFC", value) if unicodedata.category(ch)[0] != "C").strip()
     if not 1 <= len(name) <= DISPLAY_NAME_MAX_LENGTH:
@@ -285,4 +287,4 @@ def _delete_file(name: str) -> None:
 
 def avatar_file_name(name: str) -> str | None:
     """The storage name for a served avatar file name, or None if it is not one of ours."""
-    return f"{AVATAR_DIR}/{name}" if AVATAR_NAME.match(name or "") else None
+    return f"{AVATAR_DIR}/{name}" if AVATAR_NAME.fullmatch(name or "") else None

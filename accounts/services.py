@@ -36,6 +36,7 @@ from user_agents import parse as parse_user_agent
 
 from core import clock, metrics
 from core.logging import log_context_bind
+from core.text import is_storable
 
 from .models import LoginSession, SessionRefreshToken, User
 
@@ -106,10 +107,15 @@ def device_kind_and_model(device: str) -> tuple[str, str]:
     return DEVICE_KINDS[kind], rest[:-1]
 
 
+# Real User-Agent strings are a few hundred characters. The parser converts version digits with int(),
+# which refuses more than 4,300 digits (Python's int_max_str_digits): a longer header was a 500.
+USER_AGENT_PARSE_MAX_LENGTH = 512
+
+
 def _describe_user_agent(raw: str) -> dict:
     if not raw:
         return {"device": "", "browser": "", "os": ""}
-    ua = parse_user_agent(raw)
+    ua = parse_user_agent(raw[:USER_AGENT_PARSE_MAX_LENGTH])
     if ua.is_bot:
         kind = "Bot"
     elif ua.is_mobile:
@@ -200,7 +206,7 @@ def login_complete(*, user: User, method: str, ip: str | None, user_agent: str, 
         user=user,
         login_method=method,
         ip=ip or None,
-        user_agent=(user_agent or "")[:1000],
+        user_agent=(user_agent or "").replace("\x00", "")[:1000],  # a NUL cannot be stored (core.text)
         **_describe_user_agent(user_agent or ""),
     )
     # The token is signed before the session row is written, so the row is inserted with the
@@ -305,6 +311,8 @@ def sessions_revoke(*, session_ids: list[str], by: User | None = None, reason: s
 
 def session_revoke_own(*, user: User, session_id: str, reason: str = Reason.USER, request=None) -> bool:
     """End one of `user`'s own sessions; False when no active session of theirs has that id."""
+    if not is_storable(session_id):  # e.g. a NUL from `/api/sessions/%00/`: no session has it
+        return False
     sessions = LoginSession.objects.filter(pk=session_id, user=user)
     return _revoke(sessions, by=user, reason=reason, request=request) == 1
 

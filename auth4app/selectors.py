@@ -29,7 +29,7 @@ def binding_allows(state: LoginState, *, login_token: str | None, browser_key: s
 
 async def login_get_bound(*, code_id: str, login_token: str | None, browser_key: str | None) -> LoginState:
     """The login `code_id` if the caller may see it; LoginError 404 (unknown) or 403 (not bound) otherwise."""
-    if not isinstance(code_id, str) or not CODE_ID_RE.match(code_id):
+    if not isinstance(code_id, str) or not CODE_ID_RE.fullmatch(code_id):
         raise LoginError("invalid", _("code_id is missing or malformed."), status=400)
     state = await get_store().get(code_id)
     if state is None:

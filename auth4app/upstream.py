@@ -25,6 +25,7 @@ from core.loops import PerLoop
 logger = logging.getLogger(__name__)
 
 # code_id goes into URLs, Redis keys and channel-layer group names: only plain tokens are accepted.
+# Always `fullmatch`: `$` also matches before a trailing newline ("abc\n" would pass `match`).
 CODE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
@@ -160,7 +161,7 @@ async def code_get(*, phone_e164: str) -> IssuedCode:
     """Ask auth4app for a code the person sends to its bot. Raises UpstreamError."""
     data = await _call("code/get", {"phone": _digits(phone_e164)})
     code_id = str(data.get("code_id") or "")
-    if not CODE_ID_RE.match(code_id) or data.get("code") in (None, ""):
+    if not CODE_ID_RE.fullmatch(code_id) or data.get("code") in (None, ""):
         raise UpstreamError("code/get: reply without a usable code_id and code")
     links = data.get("links") if isinstance(data.get("links"), list) else []
     return IssuedCode(code_id=code_id, code=data["code"], qr_link=str(data.get("qrLink") or ""), links=links)

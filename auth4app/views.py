@@ -12,7 +12,9 @@ import functools
 import json
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -29,12 +31,15 @@ def _body(request) -> dict:
     if "json" in (request.content_type or ""):
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
             raise ServiceError("invalid", _("The body is not valid JSON.")) from exc
         if not isinstance(data, dict):
             raise ServiceError("invalid", _("The body must be a JSON object."))
         return data
-    return {key: request.POST.get(key) for key in request.POST}
+    try:
+        return {key: request.POST.get(key) for key in request.POST}
+    except (MultiPartParserError, BadRequest) as exc:  # a malformed multipart body
+        raise ServiceError("invalid", _("The body could not be read.")) from exc
 
 
 def _api(view):

@@ -13,6 +13,7 @@ from array import array
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DataError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -21,7 +22,8 @@ from core import layer_links, metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
-from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SEND_ON_CLOSED_ERRORS, SkipDatabaseCleanupMixin
+from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SEND_ON_CLOSED_ERRORS, CleanupOnCrashMixin, SkipDatabaseCleanupMixin
+from core.text import is_valid_unicode
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import BACKEND_ERRORS, ChatError
@@ -63,11 +65,28 @@ class _Closed(Exception):
     """The socket was closed (4408) while a handler was sending: stop the handler quietly."""
 
 
+def _valid_unicode(value) -> bool:
+    """Whether every string in a parsed frame (keys too) encodes as UTF-8. Iterative: a frame that
+    parsed may still be nested too deeply for a recursive walk."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_valid_unicode(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
 def _dumps(body: dict) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWebsocketConsumer):
+class ChatConsumer(CleanupOnCrashMixin, SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWebsocketConsumer):
     """Frames in and out are JSON text; see docs/websocket.md."""
 
     language = settings.LANGUAGE_CODE  # of the handshake, set in connect()
@@ -168,7 +187,7 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
                 self.joined_user_group = False
                 await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
             await self.unbind_session()
-        except BACKEND_ERRORS as exc:
+        except Exception as exc:  # whatever failed, the presence entry below must still go
             # The channel left its groups in this process before Redis was asked; a Redis
             # subscription left behind only brings events that find no local socket.
             logger.warning("chat socket cleanup failed: %r", exc)
@@ -234,10 +253,18 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         except ValueError:
             await self._error(ChatError("bad_frame", _("The frame is not JSON.")))
             return
+        except RecursionError:  # valid JSON nested past the parser's depth (every frame is flat)
+            await self._error(ChatError("bad_frame", _("The frame is nested too deeply.")))
+            return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self._error(ChatError("bad_frame", _('A frame is a JSON object with a "type".')))
             return
         ref = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        if "\\u" in text_data and not _valid_unicode(frame):
+            # A `\ud800` escape: a string no UTF-8 reply (an echoed `ref`) or database row can carry.
+            ref = ref if ref is not None and is_valid_unicode(ref) else None
+            await self._error(ChatError("bad_frame", _("The frame is not valid Unicode (an unpaired surrogate).")), ref)
+            return
         handler = self.FRAME_HANDLERS.get(frame["type"])
         if handler is None:
             unknown = _("Unknown frame type %(type)r.") % {"type": frame["type"][:40]}
@@ -249,9 +276,17 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             return
         except ServiceError as exc:
             await self._quietly(self._error(exc, ref))
+        except DataError as exc:
+            # A value the database refuses (not an outage): the frame is wrong, retrying will not help.
+            logger.info("chat frame %r refused by the database: %r", frame["type"][:40], exc)
+            await self._quietly(self._error(ChatError("invalid", _("The frame has a value that cannot be stored.")), ref))
         except BACKEND_ERRORS as exc:
             logger.warning("chat frame %r failed: %r", frame["type"][:40], exc)
             await self._quietly(self._error(errors.unavailable(), ref))
+        except Exception:
+            # A bug, not the client's fault: answer it and keep the socket (and its cleanup) alive.
+            logger.exception("chat frame %r failed", frame["type"][:40])
+            await self._quietly(self._error(ChatError("server_error", _("The server failed to handle the frame.")), ref))
 
     @staticmethod
     async def _quietly(sending) -> None:

@@ -27,6 +27,14 @@ def invalid(detail: str) -> ChatError:
     return ChatError("invalid", detail, status=400)
 
 
+def unstorable(field: str) -> ChatError:
+    # A NUL or an unpaired surrogate (core.text): the database cannot hold it, so it is refused here.
+    return ChatError(
+        "invalid", _("%(field)s has a character that cannot be stored (NUL or an unpaired surrogate).") % {"field": field},
+        status=400,
+    )
+
+
 def too_long(limit: int) -> ChatError:
     return ChatError("too_long", _("Text is longer than %(limit)d characters.") % {"limit": limit}, status=400)
 

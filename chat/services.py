@@ -26,6 +26,7 @@ from core import metrics, ratelimit
 from core.db import in_db_pool
 from core.events import send_many_on_commit, send_on_commit
 from core.phone import parse_mobile_number
+from core.text import is_storable
 
 from . import errors, limits, presence, selectors
 from .errors import BACKEND_ERRORS
@@ -75,6 +76,8 @@ def _message_store(*, user: User, room_id: int, text: str, client_id: str | None
         raise errors.invalid(
             _("client_id must be a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX_LENGTH}
         )
+    if client_id is not None and not is_storable(client_id):
+        raise errors.unstorable("client_id")
     if not is_id(room_id):
         raise errors.not_found()
     row = _lock_room_for_send(user_id=user.id, room_id=room_id, client_id=client_id)
@@ -115,6 +118,8 @@ def _check_text(text) -> None:
         raise errors.invalid(_("Text must be a non-empty string."))
     if len(text) > settings.CHAT_MAX_TEXT_LENGTH:
         raise errors.too_long(settings.CHAT_MAX_TEXT_LENGTH)
+    if not is_storable(text):
+        raise errors.unstorable("text")
 
 
 # The two statements of every message sent are written out in SQL: building them through the ORM
@@ -402,6 +407,8 @@ def room_direct_open(*, user: User, user_id: int | None = None, mobile_number: s
 def _check_title(title) -> str:
     if not isinstance(title, str) or not title.strip():
         raise errors.invalid(_("A group needs a title."))
+    if not is_storable(title):
+        raise errors.unstorable("title")
     if len(title.strip()) > TITLE_MAX_LENGTH:
         raise errors.invalid(_("The title is longer than %(max)d characters.") % {"max": TITLE_MAX_LENGTH})
     return title.strip()

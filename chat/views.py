@@ -44,7 +44,7 @@ class RoomListView(APIView):
 
     @extend_schema(
         request=shapes.RoomCreateSerializer,
-        responses={201: shapes.RoomSerializer, 200: shapes.RoomSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
+        responses={429: None, 201: shapes.RoomSerializer, 200: shapes.RoomSerializer, **{400: shapes.ChatErrorSerializer, 404: shapes.ChatErrorSerializer}},
         summary="Open the direct room of a pair (201 new, 200 existing) or create a group",
     )
     def post(self, request):
@@ -70,7 +70,7 @@ class RoomDetailView(APIView):
 
     @extend_schema(
         request=shapes.RoomUpdateSerializer,
-        responses={200: shapes.RoomSerializer, **_ERRORS_400_403_404},
+        responses={429: None, 200: shapes.RoomSerializer, **_ERRORS_400_403_404},
         summary="The owner renames the group and/or hands it over to another member",
     )
     def patch(self, request, room_id: int):
@@ -98,7 +98,7 @@ class RoomMembersView(APIView):
 
 
 class RoomMemberView(APIView):
-    @extend_schema(responses={204: None, **_ERRORS_400_403_404},
+    @extend_schema(responses={429: None, 204: None, **_ERRORS_400_403_404},
                    summary="Remove a member (owner), or leave (my own id)")
     def delete(self, request, room_id: int, user_id: int):
         services.room_member_remove(actor=request.user, room_id=room_id, user_id=user_id)

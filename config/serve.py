@@ -21,7 +21,9 @@ import sys
 
 from daphne.access import AccessLogGenerator
 from daphne.cli import DEFAULT_HOST, CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 
 
 class LoggedAccessLog(AccessLogGenerator):
@@ -38,10 +40,69 @@ class LoggedAccessLog(AccessLogGenerator):
         )
 
 
+# chat.consumers.CLOSE_FRAME_TOO_LARGE (docs/websocket.md); not imported: Django is not set up here yet.
+CLOSE_FRAME_TOO_LARGE = 4413
+
+
+class FrameLimitedWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket protocol, closing an over-limit message with 4413 instead of dropping it.
+
+    daphne bounds every incoming message (--websocket-max-message-size / --websocket-max-frame-size,
+    1 MiB by default) through autobahn, which on a larger one drops the TCP connection (`failByDrop`):
+    the client sees 1006, an error it would retry with the same frame. A close frame with the
+    documented 4413 says "too large" instead. Only the reply changes: the oversized payload is still
+    never buffered (autobahn's check runs on the frame header and as data arrives).
+    """
+
+    def _max_message_size_exceeded(self, msg_size, max_msg_size, reason) -> None:
+        self.failByDrop = False
+        self._fail_connection(CLOSE_FRAME_TOO_LARGE, "frame too large")
+
+
+class FormBlindWebRequest(WebRequest):
+    """daphne's request without Twisted's own parsing of POSTed forms (`parsePOSTFormSubmission`).
+
+    daphne hands the raw body to Django and never reads Twisted's parsed `args`; but Twisted parses
+    every multipart POST anyway and answers a malformed one itself with an empty, header-less 400
+    before Django sees it (e.g. a multipart body with no parts), which no client can read an error
+    from. Without that parse, Django's parsers answer it with a JSON 400 like any other bad body.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
+
+
 class LoggedAccessServer(Server):
     def __init__(self, *args, action_logger=None, **kwargs):
         # daphne passes its stream access log when verbosity >= 1 or --access-log is given.
         super().__init__(*args, action_logger=LoggedAccessLog() if action_logger is not None else None, **kwargs)
+
+    # daphne's `run()` builds its WebSocket factory and starts the reactor in one call: the factory
+    # gets our protocol as it is assigned, before any connection can be accepted.
+    @property
+    def ws_factory(self):
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory) -> None:
+        factory.protocol = FrameLimitedWebSocketProtocol
+        self._ws_factory = factory
+
+    @property
+    def http_factory(self):
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, factory) -> None:
+        build = factory.buildProtocol
+
+        def build_protocol(addr):
+            protocol = build(addr)
+            protocol.requestFactory = FormBlindWebRequest
+            return protocol
+
+        factory.buildProtocol = build_protocol
+        self._http_factory = factory
 
 
 def _endpoint_interface(endpoint: str) -> str:

@@ -100,6 +100,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it times and counts every response, those of the middleware below included.
     "core.metrics.HttpMetricsMiddleware",
+    # Before anything reads the body: one size cap (DATA_UPLOAD_MAX_MEMORY_SIZE) for every view, DRF's too.
+    "core.request_limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,6 +114,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Django's default (2.5 MB), stated: the one cap on every request body (core.request_limits); an
+# avatar upload (AVATAR_MAX_BYTES, 2 MiB) fits with its multipart envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -332,7 +338,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -351,6 +357,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The seed-compatible /proxy/auth/* endpoints are plain async Django views: described in auth4app/schema.py.
     "PREPROCESSING_HOOKS": ["auth4app.schema.add_proxy_endpoints"],
+    # The error answers every operation shares (401, 400, 404, 413, ...), with their `code` (core/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.document_errors"],
     # Two fields are called `kind` (chat rooms, social providers): each enum gets a name of its own,
     # chat's the one it had before.
     "ENUM_NAME_OVERRIDES": {
@@ -582,7 +590,10 @@ CHAT_MAX_TEXT_LENGTH = 4000
 CHAT_MESSAGES_PER_WINDOW = env_int("CHAT_MESSAGES_PER_WINDOW", 20, minimum=1)
 CHAT_RATE_WINDOW_SECONDS = env_int("CHAT_RATE_WINDOW_SECONDS", 10, minimum=1)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
-CHAT_MAX_FRAME_BYTES = 16 * 1024
+# Every allowed frame fits: the largest is a message.send of CHAT_MAX_TEXT_LENGTH characters sent as
+# ASCII-escaped JSON, 12 bytes per character outside the BMP (`\ud83d\ude00`): 48,000 bytes, plus a
+# 64-character client_id (384 escaped). Larger frames are closed with 4413 (docs/websocket.md).
+CHAT_MAX_FRAME_BYTES = 64 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
 # Each server process's liveness key lives this long (renewed every quarter of it): the sockets of a

@@ -26,9 +26,10 @@ import math
 import sys
 from collections.abc import Callable
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import Error as DatabaseError
 from django.db import OperationalError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
@@ -189,6 +190,18 @@ def database_unavailable_response() -> JsonResponse:
     return service_error_response(DatabaseUnavailable())
 
 
+def _drf_code(exc) -> str:
+    # DRF turns Django's Http404 and PermissionDenied into NotFound and PermissionDenied itself.
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, DjangoPermissionDenied):
+        return "permission_denied"
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if isinstance(codes, dict):
+        codes = codes.get("detail")
+    return codes if isinstance(codes, str) else "invalid"
+
+
 def api_exception_handler(exc, context):
     """DRF's exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]). A view chooses its body shape
     with `error_body` (default `detail_body`)."""
@@ -209,6 +222,10 @@ def api_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.Throttled) and exc.wait:
         response["Retry-After"] = str(int(math.ceil(exc.wait)))
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        # DRF's own refusals (parse_error, not_authenticated, not_found, method_not_allowed, ...)
+        # carry the same stable `code` as ours. Field errors (ValidationError) keep their shape.
+        response.data.setdefault("code", _drf_code(exc))
     return response
 
 
@@ -237,7 +254,7 @@ def _is_api_path(path: str) -> bool:
 
 def json_or_html_404(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+        return JsonResponse({"detail": gettext("Not found."), "code": "not_found"}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -251,7 +268,7 @@ def json_or_html_500(request):
             return database_unavailable_response()
         if isinstance(sys.exc_info()[1], RedisError):
             return service_error_response(RedisUnavailable())
-        return JsonResponse({"detail": gettext("Server error.")}, status=500)
+        return JsonResponse({"detail": gettext("Server error."), "code": "server_error"}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -259,7 +276,7 @@ def json_or_html_500(request):
 
 def json_or_html_400(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
+        return JsonResponse({"detail": gettext("Bad request."), "code": "bad_request"}, status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -267,7 +284,7 @@ def json_or_html_400(request, exception=None):
 
 def json_or_html_403(request, exception=None):
     if _is_api_path(request.path):
-        return JsonResponse({"detail": gettext("Forbidden.")}, status=403)
+        return JsonResponse({"detail": gettext("Forbidden."), "code": "forbidden"}, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

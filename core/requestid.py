@@ -36,7 +36,7 @@ def request_id_from(value: bytes | None) -> str:
     """The id to use for a request that sent `value` as X-Request-ID (None: it sent none)."""
     if value:
         text = value.decode("latin-1").strip()
-        if _SAFE.match(text):
+        if _SAFE.fullmatch(text):
             return text
     return uuid.uuid4().hex
 
@@ -91,7 +91,7 @@ def _bind_task_context(task_id=None, task=None, **_):
     carried = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
     carried = carried if isinstance(carried, dict) else {}
     tokens = [TASK.set((task.name, task_id))]
-    if isinstance(carried.get("request_id"), str) and _SAFE.match(carried["request_id"]):
+    if isinstance(carried.get("request_id"), str) and _SAFE.fullmatch(carried["request_id"]):
         tokens.append(REQUEST_ID.set(carried["request_id"]))
     if isinstance(carried.get("user_id"), int):
         tokens.append(USER_ID.set(carried["user_id"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.errors import BACKEND_ERRORS
 
@@ -41,6 +42,39 @@ class SkipDatabaseCleanupMixin:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+class CleanupOnCrashMixin:
+    """Runs the consumer's `disconnect()` when its application ends with an exception.
+
+    Channels calls `disconnect()` only for a `websocket.disconnect` message. A consumer whose
+    handler raised is gone before that message comes: whatever `disconnect()` undoes (a presence
+    heartbeat, a socket counted toward a per-user cap, group memberships) would stay forever. So
+    `disconnect()` must be safe to run twice and with `connect()` half done.
+    """
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException:
+            try:
+                await self.disconnect(1011)
+            except Exception:
+                logger.exception("socket cleanup after a crash failed")
+            raise
+
+
+CLOSE_NO_SUCH_SOCKET = 4404
+
+
+class NoSuchSocketConsumer(AsyncWebsocketConsumer):
+    """Every WebSocket path no app serves (the last route of config.routing): accepted, then closed
+    with 4404 (docs/websocket.md). Without it Channels' router raises, and the server answers the
+    handshake with an HTTP 500 and a traceback in the log."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=CLOSE_NO_SUCH_SOCKET)
 
 
 try:  # daphne's WebSocket protocol (autobahn) raises this for a send after the client's close frame

@@ -12,7 +12,9 @@ import json
 
 import segno
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -51,10 +53,13 @@ def _json_body(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             return {}
         return data if isinstance(data, dict) else {}
-    return request.POST.dict()
+    try:
+        return request.POST.dict()
+    except (MultiPartParserError, BadRequest):  # a malformed multipart body: as good as none
+        return {}
 
 
 def _refused(message: str) -> JsonResponse:

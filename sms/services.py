@@ -53,7 +53,7 @@ SWEEP_BATCH = 500
 
 
 def _check_number(to: str) -> None:
-    if not isinstance(to, str) or not _E164.match(to):
+    if not isinstance(to, str) or not _E164.fullmatch(to):
         raise ValueError(f"not an E.164 number: {to!r}")
 
 

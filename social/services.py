@@ -117,7 +117,7 @@ def _digest(value: str) -> str:
 
 
 def _well_formed(token: object) -> bool:
-    return isinstance(token, str) and bool(_TOKEN_RE.match(token))
+    return isinstance(token, str) and bool(_TOKEN_RE.fullmatch(token))
 
 
 def _state_key(state: str) -> str:

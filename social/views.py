@@ -151,5 +151,5 @@ class IdentityDetailView(APIView):
     def delete(self, request, identity_id: int):
         """Unbind one of my identities."""
         if not services.identity_unbind(user=request.user, identity_id=identity_id):
-            return Response({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": _("Not found."), "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -95,7 +95,7 @@ def test_cannot_revoke_another_users_session(user_factory, login):
     mine, theirs = login(user_factory()), login(user_factory())
     response = bearer(mine.access).delete(f"/api/sessions/{theirs.session.id}/")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No such session."}
+    assert response.json() == {"detail": "No such session.", "code": "not_found"}
     # The same answer as for a session that never existed: nothing tells the two apart.
     assert bearer(mine.access).delete("/api/sessions/0123456789abcdef0123456789abcdef/").json() == response.json()
     theirs.session.refresh_from_db()

@@ -24,10 +24,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 PHONE = "+79991234567"
 FORM, JSON = "application/x-www-form-urlencoded", "application/json"
+# 413: every body over DATA_UPLOAD_MAX_MEMORY_SIZE (core.request_limits, documented by core/schema.py).
 DOCUMENTED = {
-    "/proxy/auth/code": ("Auth4appCodeInput", {"200", "400", "429", "502"}),
-    "/proxy/auth/result": ("Auth4appBoundLoginInput", {"200", "400", "403", "404"}),
-    "/proxy/auth/complete": ("Auth4appBoundLoginInput", {"200", "400", "403", "404", "503"}),
+    "/proxy/auth/code": ("Auth4appCodeInput", {"200", "400", "413", "429", "502"}),
+    "/proxy/auth/result": ("Auth4appBoundLoginInput", {"200", "400", "403", "404", "413"}),
+    "/proxy/auth/complete": ("Auth4appBoundLoginInput", {"200", "400", "403", "404", "413", "503"}),
 }
 
 
@@ -145,6 +146,11 @@ async def test_every_answer_of_the_real_views_matches_the_schema(sim, poller, se
         raise OperationalError("connection refused")
     except OperationalError:
         check(complete, json_or_html_500(RequestFactory().post(complete)))
+
+    # A body over the one size cap (core.request_limits).
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    for path in (code, result, complete):
+        check(path, await client.post(path, json.dumps({"phone": "1" * 200}), content_type=JSON))
 
     documented = {(path, status) for path, (_, statuses) in DOCUMENTED.items() for status in statuses}
     assert conformance.seen == documented

@@ -32,7 +32,7 @@ def test_only_the_callers_own_messages_are_readable(sender, task_queue):
     assert bob.get(f"/api/message/{own.pk}/").status_code == 404
     for client in (alice, bob):
         response = client.get(f"/api/message/{code_sms.pk}/")
-        assert response.status_code == 404 and response.json() == {"detail": "No such message."}
+        assert response.status_code == 404 and response.json() == {"detail": "No such message.", "code": "not_found"}
 
 
 @pytest.mark.parametrize("message_id", ["99999999999999999999", "9223372036854775808", "0"])
