@@ -41,13 +41,13 @@ from .models import LoginSession, SessionRefreshToken, User
 
 logger = logging.getLogger(__name__)
 
-SESSION_REVOKED_EVENT = "session.revoked"
+SESSION_REVOKED_EVENT = "session.revoked"  # handed to a socket's session_revoked(), one session
+# Every process joins this channel-layer group once (accounts.ws.SessionWatch) and hears every
+# revocation as one event per batch of sessions: no group per session, no SUBSCRIBE per socket.
+REVOCATIONS_GROUP = "sessions.revoked"
+SESSIONS_REVOKED_EVENT = "sessions.revoked"
+_REVOCATIONS_PER_EVENT = 500  # session ids per event, to keep one event's size bounded
 Reason = LoginSession.RevokeReason
-
-
-def session_group(session_id: str) -> str:
-    """Channel-layer group of every socket opened with this login session."""
-    return f"session.{session_id}"
 
 
 def user_group(user_id: int) -> str:
@@ -352,8 +352,9 @@ def _send_logged_out(ending: dict[str, int], *, reason: str, request) -> None:
 def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
     """After commit: mark the sessions revoked in the shared cache, then tell every process.
 
-    The cache write comes first: a socket that joins the session's group after the event went
-    out re-checks the cache (SessionBoundConsumerMixin.bind_session) and sees "revoked".
+    The cache write comes first: a socket that binds after the event went out re-checks the cache
+    (SessionBoundConsumerMixin.bind_session) and sees "revoked". Every process's SessionWatch hears
+    the event and closes the sockets of those sessions it holds (accounts.ws).
     """
     ttl = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
     try:
@@ -366,8 +367,9 @@ def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
 
     async def publish():
         # One event loop for the whole batch (never async_to_sync per message: see docs/realtime.md).
-        for sid in session_ids:
-            await layer.group_send(session_group(sid), {"type": SESSION_REVOKED_EVENT, "session": sid, "reason": reason})
+        for start in range(0, len(session_ids), _REVOCATIONS_PER_EVENT):
+            batch = [str(sid) for sid in session_ids[start : start + _REVOCATIONS_PER_EVENT]]
+            await layer.group_send(REVOCATIONS_GROUP, {"type": SESSIONS_REVOKED_EVENT, "sessions": batch, "reason": reason})
 
     try:
         async_to_sync(publish)()
@@ -426,10 +428,11 @@ def sessions_flush_expired(*, keep_days: int) -> FlushResult:
 __all__ = [
     "LoginResult",
     "RefreshResult",
+    "REVOCATIONS_GROUP",
     "SESSION_REVOKED_EVENT",
+    "SESSIONS_REVOKED_EVENT",
     "announce_sessions_revoked",
     "login_complete",
-    "session_group",
     "session_refresh",
     "session_revoke",
     "session_revoke_own",
