@@ -99,7 +99,8 @@ class WsTicketView(APIView):
 
     @extend_schema(
         request=None,
-        responses={201: WsTicketSerializer, 429: OpenApiResponse(description="too many tickets this minute; Retry-After")},
+        responses={201: WsTicketSerializer, 429: OpenApiResponse(description="too many tickets this minute; Retry-After"),
+                   503: OpenApiResponse(description="Redis is unavailable (restarting); Retry-After, code service_unavailable")},
     )
     def post(self, request):
         ticket = ws_ticket_issue(user_id=request.user.pk, session_id=_current_session_id(request))

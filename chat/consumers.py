@@ -6,6 +6,7 @@ field and close code) is in docs/websocket.md; the reasons behind it in docs/rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from array import array
@@ -16,11 +17,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.ws import CLOSE_FORBIDDEN, CLOSE_TICKET_USED, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
-from core import metrics
+from core import layer_links, metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
-from core.sockets import SEND_ON_CLOSED_ERRORS, SkipDatabaseCleanupMixin
+from core.sockets import CLOSE_BACKEND_UNAVAILABLE, SEND_ON_CLOSED_ERRORS, SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import BACKEND_ERRORS, ChatError
@@ -31,14 +32,13 @@ logger = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
 TYPING_THROTTLE_SECONDS = 2
 # How many of its latest live message ids a socket remembers, to drop the copy a client's retry of a
 # send publishes again (`again`): 512 bytes per socket. A copy older than that reaches the client,
 # which de-duplicates by id anyway (docs/websocket.md).
 RECENT_LIVE_IDS = 64
 
-__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_TICKET_USED", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["ChatConsumer", "CLOSE_BACKEND_UNAVAILABLE", "CLOSE_FORBIDDEN", "CLOSE_TICKET_USED", "CLOSE_UNAUTHENTICATED"]
 
 
 def _room_id(frame: dict) -> int:
@@ -93,6 +93,10 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         self.write_gate = None
         self.recent_live = array("q", bytes(8 * RECENT_LIVE_IDS))  # a ring of the latest live message ids
         self.recent_at = 0
+        self.accepted = False
+        # Watched before the first subscription is made, so a lost subscriber connection of the
+        # channel layer that could have cost this socket an event always reaches it (core.layer_links).
+        self.link_losses = layer_links.watch().add(self)
         # Everything is decided before the handshake completes, so a client that sees the socket open
         # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
         # only be sent on an open socket; before accept the client would just see HTTP 403.
@@ -100,10 +104,27 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await self._open()
         except BACKEND_ERRORS as exc:
             # What was set up before the failure is undone by disconnect(), as for any socket.
-            logger.warning("chat socket refused with %s: %r", CLOSE_TRY_AGAIN_LATER, exc)
+            logger.warning("chat socket refused with %s: %r", CLOSE_BACKEND_UNAVAILABLE, exc)
             if not self.closed:
                 await self.accept()
-                await self._close(CLOSE_TRY_AGAIN_LATER)
+                await self._close(CLOSE_BACKEND_UNAVAILABLE)
+            return
+        if self.accepted and layer_links.watch().losses != self.link_losses:
+            await self._close(CLOSE_BACKEND_UNAVAILABLE)  # the layer's link was lost during the handshake
+
+    def layer_link_lost(self) -> None:
+        """The channel layer's subscriber connection was lost (core.layer_links): events for this
+        socket may be gone. Close it 4503 so the client resumes from the database; nothing is sent
+        on it from now on, so the client's resume cursor stays before the hole."""
+        if self.accepted and not self.closed:
+            self.closed = True
+            self.closing = asyncio.get_running_loop().create_task(self._close_told(CLOSE_BACKEND_UNAVAILABLE))
+
+    async def _close_told(self, code: int) -> None:
+        try:
+            await self.close(code=code)
+        except SEND_ON_CLOSED_ERRORS:
+            pass  # the client left first: it reconnects and resumes anyway
 
     async def _open(self) -> None:
         # The ticket is spent last, just before accepting: a handshake that outlasts daphne's limit
@@ -136,10 +157,12 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await self._close(self.refusal_code)
             return
         await self.accept()
+        self.accepted = True
         self.write_gate = backpressure.attach(self.base_send)
 
     async def disconnect(self, code):
         self.closed = True
+        layer_links.watch().discard(self)
         try:
             for room in list(self.subscriptions):
                 await self.channel_layer.group_discard(room_group(room), self.channel_name)

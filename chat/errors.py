@@ -3,15 +3,10 @@ frames): core.errors.ServiceError renders both."""
 
 from __future__ import annotations
 
-from django.db import Error as DatabaseError
 from django.utils.translation import gettext as _
-from redis.exceptions import RedisError
 
-from core.errors import RateLimited, ServiceError
-
-# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst). A socket
-# frame that meets one is answered with an `unavailable` error frame instead of ending the socket.
-BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
+# BACKEND_ERRORS: a socket frame that meets one is answered with an `unavailable` error frame.
+from core.errors import BACKEND_ERRORS, RateLimited, ServiceError  # noqa: F401
 
 
 class ChatError(ServiceError):

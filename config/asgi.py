@@ -23,6 +23,7 @@ from config.origin import OriginAllowlistMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from core.metrics import SocketMetricsMiddleware  # noqa: E402
 from core.requestid import RequestIdMiddleware  # noqa: E402
+from core.sockets import BackendFailureMiddleware  # noqa: E402
 
 if settings.EMBEDDED_MODE:
     logging.getLogger("hotline").warning(
@@ -39,8 +40,11 @@ application = RequestIdMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
+            # A Redis or database failure anywhere inside ends a socket with 4503 (core.sockets).
             "websocket": SocketMetricsMiddleware(
-                OriginAllowlistMiddleware(TicketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+                BackendFailureMiddleware(
+                    OriginAllowlistMiddleware(TicketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+                ),
                 endpoints={"/ws/chat/": "chat", "/ws/auth/": "auth4app"},
             ),
         }

@@ -26,10 +26,12 @@ import math
 import sys
 from collections.abc import Callable
 
+from django.db import Error as DatabaseError
 from django.db import OperationalError
 from django.http import JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework import status as http_status
 from rest_framework.response import Response
@@ -97,6 +99,22 @@ class DatabaseUnavailable(ServiceError):
 
     status = http_status.HTTP_503_SERVICE_UNAVAILABLE
     code = "database_unavailable"
+    default_detail = DATABASE_UNAVAILABLE_DETAIL
+    retry_after = DATABASE_UNAVAILABLE_RETRY_AFTER
+
+
+# What a failing Redis or database raises (down, timed out, a pool exhausted under a burst): not the
+# client's fault and not a bug. A request answers a JSON 503 with Retry-After, a socket frame the chat
+# socket's `unavailable` error frame, a socket's handshake the close code 4503 (core.sockets).
+BACKEND_ERRORS = (RedisError, DatabaseError, OSError, TimeoutError)
+
+
+class RedisUnavailable(ServiceError):
+    """503: Redis could not be reached (restarting, failing over) or a Redis pool timed out. The
+    clients' retry is the database's: the same short wait, the same sentence."""
+
+    status = http_status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
     default_detail = DATABASE_UNAVAILABLE_DETAIL
     retry_after = DATABASE_UNAVAILABLE_RETRY_AFTER
 
@@ -180,6 +198,11 @@ def api_exception_handler(exc, context):
         discard_broken_connections()
         exc = DatabaseUnavailable()
         return Response(detail_body(exc), status=exc.status, headers=_retry_after_header(exc))
+    if isinstance(exc, RedisError):
+        # E.g. a ticket asked for while Redis restarts: its limit and the session check live there.
+        logger.warning("redis unavailable (%s): %s", type(exc).__name__, exc)
+        exc = RedisUnavailable()
+        return Response(detail_body(exc), status=exc.status, headers=_retry_after_header(exc))
     if isinstance(exc, ServiceError):
         body = getattr(context.get("view"), "error_body", detail_body)
         return Response(body(exc), status=exc.status, headers=_retry_after_header(exc))
@@ -226,6 +249,8 @@ def json_or_html_500(request):
         # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
         if isinstance(sys.exc_info()[1], OperationalError):
             return database_unavailable_response()
+        if isinstance(sys.exc_info()[1], RedisError):
+            return service_error_response(RedisUnavailable())
         return JsonResponse({"detail": gettext("Server error.")}, status=500)
     from django.views.defaults import server_error
 

@@ -138,6 +138,9 @@ CHAT_MESSAGES_DELIVERED = Counter(
 CHANNEL_LAYER_PUBLISH_FAILURES = Counter(
     "hotline_channel_layer_publish_failures", "Publishes to the channel layer (or the auth4app push channel) that failed.",
     ["kind"])
+CHANNEL_LAYER_LINK_LOSSES = Counter(
+    "hotline_channel_layer_link_losses", "Channel-layer subscriber connections to Redis lost (each closes the "
+    "process's chat sockets with 4503 so that their clients resume; core/layer_links.py).")
 
 # --- logins ------------------------------------------------------------------------------------------------
 
@@ -170,7 +173,7 @@ SMS_MESSAGES_FINISHED = Counter(
 CELERY_TASKS = Counter("hotline_celery_tasks", "Celery task runs by task and outcome.", ["task", "outcome"])
 
 # Close codes counted by their number; any other code a client sends counts as "other".
-SOCKET_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 4400, 4401, 4403, 4404, 4408, 4410, 4413, 4429})
+SOCKET_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 4400, 4401, 4403, 4404, 4408, 4410, 4413, 4429, 4503})
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The route of a request that matched no URL pattern (static files, redirects, 404s).
 NO_ROUTE = "<none>"

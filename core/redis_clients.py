@@ -51,6 +51,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisSerializer
 
+from core import layer_links
 from core.loops import PerLoop
 
 _lock = threading.Lock()
@@ -232,12 +233,66 @@ async def aclose_async_client() -> None:
 # --- The channel layer ------------------------------------------------------------------------
 
 
+class _ReportsLostSubscriptions:
+    """Mixed into the channel layer's redis-py connection class: reports the loss of a connection
+    that carries subscriptions to core.layer_links, which closes the sockets that may have missed
+    events (4503) so that their clients resume from the database.
+
+    Which connection carries subscriptions: the one a redis-py `PubSub` holds, which registers a
+    connect callback on it (`register_connect_callback`, to subscribe again after a reconnect; the
+    only user of that hook here). Lost: `disconnect()` of that connection while it was connected,
+    whatever the reason (a read or health check failed, Redis restarted, the layer was flushed).
+    Both are public redis-py methods; docs/upgrading.md names this dependency."""
+
+    carries_subscriptions = False
+
+    def register_connect_callback(self, callback):
+        self.carries_subscriptions = True
+        super().register_connect_callback(callback)
+
+    def deregister_connect_callback(self, callback):
+        super().deregister_connect_callback(callback)
+        self.carries_subscriptions = False
+
+    async def disconnect(self, *args, **kwargs):
+        if self.carries_subscriptions and self.is_connected:
+            # Before anything awaits: no event of a new connection can reach a socket first.
+            layer_links.lost()
+        return await super().disconnect(*args, **kwargs)
+
+
+_layer_connection_classes: dict[type, type] = {}
+
+
+def _reporting(base: type) -> type:
+    if base not in _layer_connection_classes:
+        _layer_connection_classes[base] = type(f"Layer{base.__name__}", (_ReportsLostSubscriptions, base), {})
+    return _layer_connection_classes[base]
+
+
+def _layer_host(host: dict) -> dict:
+    """The layer's host dict with the policy and a connection class that reports lost subscriptions.
+
+    An `address` (URL) is parsed here into the pool's keyword arguments, because redis-py's
+    `ConnectionPool.from_url` lets the URL's scheme (rediss://, unix://) override a given
+    `connection_class`; channels-redis then builds `ConnectionPool(**host)` from them."""
+    from redis.asyncio.connection import Connection, parse_url
+    from redis.asyncio.sentinel import SentinelManagedConnection
+
+    host = {**host, "retry": _async_retry(), "health_check_interval": _policy()["health_check_interval"]}
+    if "address" in host:
+        host = {**parse_url(host.pop("address")), **host}
+    default = SentinelManagedConnection if "master_name" in host else Connection
+    host["connection_class"] = _reporting(host.get("connection_class", default))
+    return host
+
+
 class RedisPubSubChannelLayer(_ChannelsRedisPubSubLayer):
     """channels-redis's pub/sub layer (CHANNEL_LAYERS) whose connections retry and health-check
-    like every other client here. Only the documented `hosts` argument is changed: each host dict
-    is given to redis-py's connection pool, which takes `retry` and `health_check_interval`."""
+    like every other client here, and report a lost subscriber connection (core.layer_links). Only
+    the documented `hosts` argument is changed: each host dict is given to redis-py's connection
+    pool, which takes `retry`, `health_check_interval` and `connection_class`."""
 
     def __init__(self, *args, hosts=None, **kwargs):
-        policy = {"retry": _async_retry(), "health_check_interval": _policy()["health_check_interval"]}
-        hosts = [{**host, **policy} if isinstance(host, dict) else host for host in (hosts or [])] or None
+        hosts = [_layer_host(host) if isinstance(host, dict) else host for host in (hosts or [])] or None
         super().__init__(*args, hosts=hosts, **kwargs)

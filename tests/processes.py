@@ -137,6 +137,13 @@ class RedisServer:
         client.close()
         return self
 
+    def kill(self) -> None:
+        """kill -9: a crash; everything it held is gone (nothing is saved). `start()` brings up an
+        empty Redis on the same port."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

@@ -61,7 +61,7 @@ async def test_a_retry_with_the_same_ticket_opens_and_the_stalled_handshake_give
 
 
 async def test_a_refused_socket_does_not_spend_its_ticket(asgi_app, login, user_factory, settings):
-    """4429 (and 4503/1013) are retried later: the ticket survives them while it is fresh."""
+    """4429 (and 4503) are retried later: the ticket survives them while it is fresh."""
     settings.CHAT_MAX_SOCKETS_PER_USER = 1
     result = await database_sync_to_async(lambda: login(user_factory()))()
 

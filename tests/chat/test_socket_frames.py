@@ -297,12 +297,78 @@ async def test_a_backend_failure_answers_unavailable_and_keeps_the_socket(chat_s
     assert (await b.recv_type("presence.state"))["online"] == [bob.pk]
 
 
-async def test_a_backend_failure_in_the_handshake_closes_1013(chat_socket, trio, dead_presence_redis):
+async def test_a_backend_failure_in_the_handshake_closes_4503(chat_socket, trio, dead_presence_redis):
     _, bob, _, _ = trio
     restore = dead_presence_redis()
     try:
         sock = await chat_socket(bob)
         assert sock.connected  # accepted, so that the close code reaches the client
-        assert await sock.expect_close(timeout=10) == 1013
+        assert await sock.expect_close(timeout=10) == 4503
     finally:
         restore()
+
+
+@pytest.fixture
+def dead_async_redis(requires_redis):
+    """Point this event loop's client of core.redis_clients (the ticket redemption's) at a Redis that
+    refuses connections; `restore()` brings the real one back."""
+    from core import redis_clients
+
+    def use_dead_redis():
+        saved = redis_clients._async_clients.peek()
+        redis_clients._async_clients.set(redis_clients.async_client_for("redis://127.0.0.1:1/0"))
+        return lambda: redis_clients._async_clients.set(saved) if saved else redis_clients._async_clients.pop()
+
+    return use_dead_redis
+
+
+async def test_a_ticket_that_cannot_be_redeemed_while_redis_is_down_closes_4503(chat_socket, trio, dead_async_redis):
+    # The ticket is looked up in the authentication middleware, before any consumer: this used to
+    # end the handshake with an HTTP 500 (issue 21).
+    _, bob, _, _ = trio
+    restore = dead_async_redis()
+    try:
+        sock = await chat_socket(bob)
+        assert sock.connected
+        assert await sock.expect_close(timeout=10) == 4503
+    finally:
+        restore()
+
+
+async def test_a_lost_channel_layer_link_closes_live_sockets_4503_and_a_resume_misses_nothing(chat_socket, trio):
+    from core import layer_links
+
+    alice, bob, _, room = trio
+    b = await chat_socket(bob)
+    first = await subscribe(b, room.pk)
+    await b.recv_type("presence.state")
+    # The process's subscriber connection to Redis was lost (core.redis_clients reports it): events
+    # published until it is back never arrive, so the socket is closed rather than left silent.
+    layer_links.watch().lost()
+    assert await b.expect_close() == 4503
+    sent = [(await db(services.message_send)(user=alice, room_id=room.pk, text=f"m{i}"))[0]["id"] for i in range(3)]
+    again = await chat_socket(bob)
+    await again.send({"type": "subscribe", "room": room.pk, "after": first["last_id"]})
+    assert [(await again.recv_type("message.new"))["message"]["id"] for _ in sent] == sent
+    # A socket opened after the loss is not closed for it.
+    assert (await again.recv_type("subscribed"))["last_id"] == sent[-1]
+    assert (await again.recv_type("presence.state"))["type"] == "presence.state"
+    await again.send({"type": "ping"})
+    assert await again.recv_type("pong") == {"type": "pong"}
+
+
+async def test_a_socket_whose_handshake_saw_a_lost_link_is_closed_once_accepted(chat_socket, trio, monkeypatch):
+    from chat.consumers import ChatConsumer
+    from core import layer_links
+
+    _, bob, _, _ = trio
+    real_open = ChatConsumer._open
+
+    async def open_while_the_link_is_lost(consumer):
+        await real_open(consumer)
+        layer_links.watch().lost()  # after this socket's group_add, before its connect() returns
+
+    monkeypatch.setattr(ChatConsumer, "_open", open_while_the_link_is_lost)
+    sock = await chat_socket(bob)
+    assert sock.connected
+    assert await sock.expect_close() == 4503

@@ -130,6 +130,10 @@ def test_the_channel_layer_connects_with_the_same_policy(requires_redis):
     (host,) = layer._kwargs["hosts"]  # what channels-redis hands to redis-py's pool for each loop
     assert host["retry"].get_retries() == settings.REDIS_CLIENTS["retries"]
     assert host["health_check_interval"] == settings.REDIS_CLIENTS["health_check_interval"]
+    # ...and its connections report a lost subscriber connection (core.layer_links).
+    from core.redis_clients import _ReportsLostSubscriptions
+
+    assert issubclass(host["connection_class"], _ReportsLostSubscriptions)
 
 
 # --- Imports run one way -----------------------------------------------------------------------------
