@@ -15,6 +15,7 @@ from django.contrib.auth (`update_last_login`) sets `last_login`; every session 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -42,13 +43,13 @@ from .models import LoginSession, SessionRefreshToken, User
 
 logger = logging.getLogger(__name__)
 
-SESSION_REVOKED_EVENT = "session.revoked"
+SESSION_REVOKED_EVENT = "session.revoked"  # handed to a socket's session_revoked(), one session
+# Every process joins this channel-layer group once (accounts.ws.SessionWatch) and hears every
+# revocation as one event per batch of sessions: no group per session, no SUBSCRIBE per socket.
+REVOCATIONS_GROUP = "sessions.revoked"
+SESSIONS_REVOKED_EVENT = "sessions.revoked"
+_REVOCATIONS_PER_EVENT = 500  # session ids per event, to keep one event's size bounded
 Reason = LoginSession.RevokeReason
-
-
-def session_group(session_id: str) -> str:
-    """Channel-layer group of every socket opened with this login session."""
-    return f"session.{session_id}"
 
 
 def user_group(user_id: int) -> str:
@@ -110,12 +111,23 @@ def device_kind_and_model(device: str) -> tuple[str, str]:
 # Real User-Agent strings are a few hundred characters. The parser converts version digits with int(),
 # which refuses more than 4,300 digits (Python's int_max_str_digits): a longer header was a 500.
 USER_AGENT_PARSE_MAX_LENGTH = 512
+# Parsing a user agent runs ua-parser's hundreds of regular expressions: ~0.4 ms of CPU on every
+# login and refresh with a new string. ua-parser's own cache holds 200 strings and is emptied when
+# full, so a service with more distinct clients than that parsed nearly every time. Real traffic
+# repeats a few thousand strings (docs/performance.md).
+USER_AGENT_CACHE_SIZE = 4096
 
 
 def _describe_user_agent(raw: str) -> dict:
     if not raw:
         return {"device": "", "browser": "", "os": ""}
-    ua = parse_user_agent(raw[:USER_AGENT_PARSE_MAX_LENGTH])
+    device, browser, os_name = _user_agent_description(raw[:USER_AGENT_PARSE_MAX_LENGTH])
+    return {"device": device, "browser": browser, "os": os_name}
+
+
+@functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
+def _user_agent_description(raw: str) -> tuple[str, str, str]:
+    ua = parse_user_agent(raw)
     if ua.is_bot:
         kind = "Bot"
     elif ua.is_mobile:
@@ -129,11 +141,7 @@ def _describe_user_agent(raw: str) -> dict:
     family = ua.device.family if ua.device.family not in ("Other", "", None) else ""
     browser = " ".join(x for x in [ua.browser.family, ua.browser.version_string] if x).strip()
     os_name = " ".join(x for x in [ua.os.family, ua.os.version_string] if x).strip()
-    return {
-        "device": (f"{kind} ({family})" if family else kind)[:100],
-        "browser": browser[:100],
-        "os": os_name[:100],
-    }
+    return (f"{kind} ({family})" if family else kind)[:100], browser[:100], os_name[:100]
 
 
 # --- Tokens ---------------------------------------------------------------------------------
@@ -360,8 +368,9 @@ def _send_logged_out(ending: dict[str, int], *, reason: str, request) -> None:
 def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
     """After commit: mark the sessions revoked in the shared cache, then tell every process.
 
-    The cache write comes first: a socket that joins the session's group after the event went
-    out re-checks the cache (SessionBoundConsumerMixin.bind_session) and sees "revoked".
+    The cache write comes first: a socket that binds after the event went out re-checks the cache
+    (SessionBoundConsumerMixin.bind_session) and sees "revoked". Every process's SessionWatch hears
+    the event and closes the sockets of those sessions it holds (accounts.ws).
     """
     ttl = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
     try:
@@ -374,8 +383,9 @@ def announce_sessions_revoked(session_ids: list[str], *, reason: str) -> None:
 
     async def publish():
         # One event loop for the whole batch (never async_to_sync per message: see docs/realtime.md).
-        for sid in session_ids:
-            await layer.group_send(session_group(sid), {"type": SESSION_REVOKED_EVENT, "session": sid, "reason": reason})
+        for start in range(0, len(session_ids), _REVOCATIONS_PER_EVENT):
+            batch = [str(sid) for sid in session_ids[start : start + _REVOCATIONS_PER_EVENT]]
+            await layer.group_send(REVOCATIONS_GROUP, {"type": SESSIONS_REVOKED_EVENT, "sessions": batch, "reason": reason})
 
     try:
         async_to_sync(publish)()
@@ -434,10 +444,11 @@ def sessions_flush_expired(*, keep_days: int) -> FlushResult:
 __all__ = [
     "LoginResult",
     "RefreshResult",
+    "REVOCATIONS_GROUP",
     "SESSION_REVOKED_EVENT",
+    "SESSIONS_REVOKED_EVENT",
     "announce_sessions_revoked",
     "login_complete",
-    "session_group",
     "session_refresh",
     "session_revoke",
     "session_revoke_own",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -23,7 +24,7 @@ from core.logging import log_context_bind
 from core.loops import PerLoop
 
 from . import selectors
-from .services import SESSION_REVOKED_EVENT, session_group
+from .services import REVOCATIONS_GROUP, SESSION_REVOKED_EVENT, SESSIONS_REVOKED_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -236,21 +237,35 @@ class TicketAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-class SessionSweep:
-    """The periodic re-check of every bound socket of one process (and event loop), in one task.
+class SessionWatch:
+    """The one owner, per process (and event loop), of every bound socket's session: it closes the
+    sockets of a revoked session with 4401, at once, and re-checks them all periodically.
 
-    Every SESSION_SOCKET_RECHECK_SECONDS it asks `selectors.sessions_active` about all the sessions
-    its sockets belong to at once (one cache read, one query for the misses) and closes the sockets
-    of the ended ones with 4401. One task per process instead of one per socket: an idle socket
-    costs no timer, no task and no query of its own. Sockets are held weakly, so a consumer that
-    ends without a disconnect (cancelled by the server) drops out by itself.
+    - Revocations arrive on one channel of this process in the channel-layer group
+      `REVOCATIONS_GROUP`, which every process joins once (`services.announce_sessions_revoked`
+      publishes one event per batch of ended sessions). A socket joins nothing in Redis for its
+      session: binding it is a dict entry here, so a connect costs one SUBSCRIBE and a close one
+      UNSUBSCRIBE less than with a group per session (docs/performance.md).
+    - Every SESSION_SOCKET_RECHECK_SECONDS one task asks `selectors.sessions_active` about all the
+      sessions its sockets belong to at once (one cache read, one query for the misses) and closes
+      the sockets of the ended ones: the safety net for an event the layer dropped.
+
+    Two tasks per process, none per socket: the listener (for the loop's life, from the first bound
+    socket on) and the re-check (while sockets are bound). Sockets are held weakly, so a consumer
+    that ends without a disconnect (cancelled by the server) drops out by itself.
     """
 
     def __init__(self):
         self.sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # consumer -> session id
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task | None = None  # the periodic re-check
+        self.listener: asyncio.Task | None = None
+        self.channel: str | None = None  # this process's channel in REVOCATIONS_GROUP
+        self._joining = asyncio.Lock()
 
-    def add(self, consumer, session_id: str) -> None:
+    async def add(self, consumer, session_id: str) -> None:
+        # Listening before the socket is registered, and registered before bind_session re-checks
+        # the cache: a revoke is either seen by that re-check or delivered here.
+        await self._listen()
         self.sockets[consumer] = session_id
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -261,22 +276,50 @@ class SessionSweep:
             self.task.cancel()
             self.task = None
 
+    async def _listen(self) -> None:
+        if self.listener is not None and not self.listener.done():
+            return
+        async with self._joining:
+            if self.listener is not None and not self.listener.done():
+                return
+            layer = get_channel_layer()
+            if self.channel is None:
+                self.channel = await layer.new_channel("sessions.")
+                await layer.group_add(REVOCATIONS_GROUP, self.channel)
+            self.listener = asyncio.get_running_loop().create_task(self._receive_revocations(layer, self.channel))
+
+    async def _receive_revocations(self, layer, channel: str) -> None:
+        while True:
+            try:
+                event = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup: the layer reconnects; the re-check covers the gap
+                logger.warning("receiving session revocations failed", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if event.get("type") == SESSIONS_REVOKED_EVENT:
+                await self.close_sessions(set(event.get("sessions") or ()), reason=event.get("reason", ""))
+
+    async def close_sessions(self, session_ids: set[str], *, reason: str) -> int:
+        """Close every bound socket of these sessions with 4401; returns how many were closed."""
+        ending = [(consumer, sid) for consumer, sid in list(self.sockets.items()) if sid in session_ids]
+        for consumer, sid in ending:
+            self.discard(consumer)
+            try:
+                await consumer.session_revoked({"type": SESSION_REVOKED_EVENT, "session": sid, "reason": reason})
+            except Exception:
+                logger.warning("closing a socket of an ended session failed", exc_info=True)
+        return len(ending)
+
     async def sweep(self) -> int:
         """One round: close the sockets whose session ended; returns how many were closed."""
         bound = list(self.sockets.items())
         if not bound:
             return 0
         active = await database_sync_to_async(selectors.sessions_active)([sid for _, sid in bound])
-        closed = 0
-        for consumer, sid in bound:
-            if sid not in active and self.sockets.get(consumer) == sid:
-                self.discard(consumer)
-                try:
-                    await consumer.session_revoked({"type": SESSION_REVOKED_EVENT, "session": sid, "reason": "recheck"})
-                except Exception:
-                    logger.warning("closing a socket of an ended session failed", exc_info=True)
-                closed += 1
-        return closed
+        ended = {sid for consumer, sid in bound if sid not in active and self.sockets.get(consumer) == sid}
+        return await self.close_sessions(ended, reason="recheck") if ended else 0
 
     async def _run(self) -> None:
         while True:
@@ -289,12 +332,12 @@ class SessionSweep:
                 logger.warning("session re-check of the sockets failed", exc_info=True)
 
 
-_sweeps: PerLoop[SessionSweep] = PerLoop(SessionSweep)
+_watches: PerLoop[SessionWatch] = PerLoop(SessionWatch)
 
 
-def session_sweep() -> SessionSweep:
-    """The SessionSweep of the running event loop."""
-    return _sweeps.get()
+def session_watch() -> SessionWatch:
+    """The SessionWatch of the running event loop."""
+    return _watches.get()
 
 
 class SessionBoundConsumerMixin:
@@ -303,11 +346,11 @@ class SessionBoundConsumerMixin:
     Call `await self.bind_session()` in `connect()` (it returns False when the scope has no
     active session or its ticket was used: close with `self.refusal_code`, 4401 or 4410, then)
     and `await self.unbind_session()` in `disconnect()`.
-    When the session is revoked anywhere, the `session.revoked` event reaches
+    When the session is revoked anywhere, the process's `SessionWatch` hears it and calls
     `session_revoked()`, which closes the socket with 4401. Because the channel layer may drop
-    an event (Redis reconnect), the process's `SessionSweep` also re-checks the sessions of all
-    its bound sockets every SESSION_SOCKET_RECHECK_SECONDS as a safety net. Override
-    `session_revoked` to send a frame first, but keep closing with 4401.
+    an event (Redis reconnect), the watch also re-checks the sessions of all its bound sockets
+    every SESSION_SOCKET_RECHECK_SECONDS as a safety net. Override `session_revoked` to send a
+    frame first, but keep closing with 4401.
     """
 
     session_id: str | None = None
@@ -325,14 +368,14 @@ class SessionBoundConsumerMixin:
         self.session_id = self.scope.get("session_id")
         if user is None or not user.is_authenticated or not self.session_id:
             return False
-        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
-        # Re-check after joining: a revoke whose event went out between the middleware's check and
-        # group_add is not missed, because the revoke writes the shared cache before publishing.
-        # (The middleware's check left "active" in the cache, so this is one read on the loop.)
+        watch = session_watch()
+        await watch.add(self, self.session_id)
+        # Re-check after registering: a revoke whose event went out between the middleware's check
+        # and the registration is not missed, because the revoke writes the shared cache before
+        # publishing. (The middleware's check left "active" in the cache: one read on the loop.)
         if not await selectors.asession_is_active(self.session_id) or (spend_ticket and not await self.spend_ticket()):
-            await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+            watch.discard(self)
             return False
-        session_sweep().add(self, self.session_id)
         return True
 
     async def spend_ticket(self) -> bool:
@@ -348,17 +391,15 @@ class SessionBoundConsumerMixin:
         return False
 
     async def unbind_session(self) -> None:
-        session_sweep().discard(self)
-        if self.session_id:
-            await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+        session_watch().discard(self)
 
     async def session_revoked(self, event):
-        session_sweep().discard(self)
+        session_watch().discard(self)
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def websocket_disconnect(self, message):
-        # However the consumer's disconnect() is written, the socket leaves the re-check.
-        session_sweep().discard(self)
+        # However the consumer's disconnect() is written, the socket leaves the watch.
+        session_watch().discard(self)
         await super().websocket_disconnect(message)
 
 

@@ -90,9 +90,11 @@ class ChatConsumer(CleanupOnCrashMixin, SkipDatabaseCleanupMixin, SessionBoundCo
     """Frames in and out are JSON text; see docs/websocket.md."""
 
     language = settings.LANGUAGE_CODE  # of the handshake, set in connect()
-    # Every ORM call here goes through in_db_pool (database_sync_to_async), which cleans up around
-    # itself, so only the handshake and the close keep Channels' cleanup (core.sockets).
-    dispatch_with_database_cleanup = ("websocket.connect", "websocket.disconnect")
+    # Every ORM call here (and in the ticket middleware and the session re-check) goes through
+    # in_db_pool or database_sync_to_async, which clean up around themselves: Channels' cleanup hop
+    # to the database thread before a handler is skipped for every message, the handshake and the
+    # close included (core.sockets; one thread hop less per connect, docs/performance.md).
+    dispatch_with_database_cleanup = ()
 
     async def connect(self):
         self.user = self.scope.get("user")

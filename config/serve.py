@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from pprint import pformat
 
 from daphne.access import AccessLogGenerator
 from daphne.cli import DEFAULT_HOST, CommandLineInterface
@@ -138,6 +139,33 @@ def bind_refusal(hosts: list[str], *, debug: bool, forced: bool) -> str | None:
     )
 
 
+class _PrettyPrintedOnUse:
+    """`pprint.pformat(value)`, computed only when the text is used."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self) -> str:
+        return pformat(self.value)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def defer_autobahn_settings_dump() -> None:
+    """autobahn (daphne's WebSocket protocol) pretty-prints its ~40 protocol settings for a debug
+    line on every new connection, whatever the log level (`WebSocketProtocol._connectionMade`):
+    8 % of a chat handshake's CPU under daphne (py-spy, docs/performance.md). Its module's
+    `pformat` becomes lazy, so the text is built only if that debug line is really written."""
+    from autobahn.websocket import protocol
+
+    protocol.pformat = _PrettyPrintedOnUse
+
+
 class HotlineCommandLine(CommandLineInterface):
     server_class = LoggedAccessServer
 
@@ -160,6 +188,7 @@ class HotlineCommandLine(CommandLineInterface):
             raise SystemExit(refusal)
         if options.check_only:
             return
+        defer_autobahn_settings_dump()
         super().run(args)
 
 

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 
@@ -14,7 +15,7 @@ from accounts.ws import (
     CLOSE_UNAUTHENTICATED,
     SessionBoundConsumerMixin,
     TicketAuthMiddleware,
-    session_sweep,
+    session_watch,
     ws_ticket_issue,
 )
 
@@ -136,12 +137,13 @@ async def test_session_recheck_is_one_task_per_process_not_per_socket(logged_in,
     before = set(asyncio.all_tasks())
     sockets = [await open_socket(first), await open_socket(first), await open_socket(second)]
     try:
-        sweep = session_sweep()
+        sweep = session_watch()
         assert len(sweep.sockets) == 3
         assert sweep.task is not None and not sweep.task.done()
-        # Besides each consumer's own task (and the communicator's), the only new task is the sweep.
+        # Besides each consumer's own task (and the communicator's), the only new tasks are the
+        # process's re-check and its one listener for revocations, whatever the number of sockets.
         extra = {t for t in asyncio.all_tasks() - before if "sweep" in repr(t.get_coro()).lower() or "watch" in repr(t.get_coro()).lower()}
-        assert extra == {sweep.task}
+        assert extra == {sweep.task, sweep.listener}
         await asyncio.sleep(0.25)  # rounds over active sessions close nothing
         for sock in sockets:
             await sock.send_to(text_data="still")
@@ -150,7 +152,7 @@ async def test_session_recheck_is_one_task_per_process_not_per_socket(logged_in,
         for sock in sockets:
             await sock.disconnect()
     await asyncio.sleep(0.05)
-    assert len(session_sweep().sockets) == 0
+    assert len(session_watch().sockets) == 0
     assert sweep.task is None
 
 
@@ -164,7 +166,7 @@ async def test_one_recheck_round_closes_only_the_ended_sessions_sockets(logged_i
             lambda: LoginSession.objects.filter(pk=ended.session.pk).update(revoked_at=ended.session.created_at)
         )()
         await database_sync_to_async(cache.delete)(services.session_state_key(ended.session.id))  # a cold cache: the database decides
-        assert await session_sweep().sweep() == 2
+        assert await session_watch().sweep() == 2
         for sock in ended_sockets:
             await assert_closed_with(sock, 4401)
         await kept_socket.send_to(text_data="ping")
@@ -192,3 +194,41 @@ async def test_access_token_in_the_query_works_until_its_session_is_revoked(logg
         await assert_closed_with(again, 4401)
     finally:
         await again.disconnect()
+
+
+async def test_sockets_join_no_group_per_session_and_one_event_ends_a_batch(logged_in, monkeypatch):
+    """A socket's session is a dict entry in the process's SessionWatch (no SUBSCRIBE of its own);
+    one revocation event per batch reaches every process and closes all the batch's sockets."""
+    layer = get_channel_layer()
+    joined, published = [], []
+    group_add, group_send = layer.group_add, layer.group_send
+
+    async def recording_group_add(group, channel):
+        joined.append(group)
+        await group_add(group, channel)
+
+    async def recording_group_send(group, message):
+        published.append((group, message))
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_add", recording_group_add)
+    monkeypatch.setattr(layer, "group_send", recording_group_send)
+    first, second, kept = await logged_in(), await logged_in(), await logged_in()
+    sockets = [await open_socket(first), await open_socket(first), await open_socket(second)]
+    bystander = await open_socket(kept)
+    try:
+        assert set(joined) <= {services.REVOCATIONS_GROUP}
+        assert len(joined) <= 1  # once per process (and event loop), not per socket
+        ended = await database_sync_to_async(services.sessions_revoke)(
+            session_ids=[first.session.id, second.session.id], reason="admin"
+        )
+        assert ended == 2
+        for sock in sockets:
+            await assert_closed_with(sock, 4401)
+        assert [group for group, _ in published] == [services.REVOCATIONS_GROUP]
+        assert sorted(published[0][1]["sessions"]) == sorted([str(first.session.id), str(second.session.id)])
+        await bystander.send_to(text_data="ping")
+        assert await bystander.receive_from() == "ping"
+    finally:
+        for sock in [*sockets, bystander]:
+            await sock.disconnect()

@@ -39,17 +39,13 @@ async def test_subscribe_send_and_receive(chat_socket, pair):
     assert new["message"] == ack["message"]
 
 
-async def test_deliveries_take_no_database_thread_hop(chat_socket, pair, monkeypatch):
+async def test_sockets_take_no_database_thread_hop(chat_socket, pair, monkeypatch):
     """Channels' dispatch would run close_old_connections() in the database thread before every
-    event; the chat consumer skips it for everything but the handshake and the disconnect."""
+    event; the chat consumer skips it for every message: the handshake, frames, deliveries and the
+    close."""
     import channels.consumer
 
     alice, bob, room = pair
-    a = await chat_socket(alice)
-    b = await chat_socket(bob)
-    for sock in (a, b):
-        await sock.send({"type": "subscribe", "room": room.pk})
-        await sock.recv_type("presence.state")
     hops = []
     original = channels.consumer.aclose_old_connections
 
@@ -58,12 +54,19 @@ async def test_deliveries_take_no_database_thread_hop(chat_socket, pair, monkeyp
         await original()
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    a = await chat_socket(alice)
+    b = await chat_socket(bob)
+    for sock in (a, b):
+        await sock.send({"type": "subscribe", "room": room.pk})
+        await sock.recv_type("presence.state")
     for n in range(3):
         await a.send({"type": "message.send", "room": room.pk, "text": f"m{n}", "client_id": f"c{n}"})
         await a.recv_type("message.ack")
         assert (await b.recv_type("message.new"))["message"]["text"] == f"m{n}"
     await b.send({"type": "ping"})
     assert await b.recv_type("pong") == {"type": "pong"}
+    await a.close()
+    await b.close()
     assert hops == []
 
 

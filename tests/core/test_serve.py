@@ -126,3 +126,26 @@ def test_the_console_provider_line_passes_the_projects_filter(settings, caplog):
     finally:
         handler.emit = original_emit
     assert records and SECRET not in records[-1] and "482913" in records[-1]
+
+
+def test_autobahns_per_connection_settings_dump_is_built_only_when_written():
+    """config.serve makes the debug dump of autobahn's ~40 protocol settings lazy (8 % of a
+    handshake's CPU): the same text, built only on use. If autobahn stops formatting that line with
+    its module's `pformat`, this fails: re-check docs/upgrading.md's autobahn entry."""
+    import inspect
+    from pprint import pformat
+
+    from autobahn.websocket import protocol
+
+    from config.serve import _PrettyPrintedOnUse, defer_autobahn_settings_dump
+
+    assert "pformat(configAttrLog)" in inspect.getsource(protocol.WebSocketProtocol._connectionMade)
+    saved = protocol.pformat
+    try:
+        defer_autobahn_settings_dump()
+        value = [("openHandshakeTimeout", 5, "WebSocketServerFactory"), ("utf8validateIncoming", True, "X")]
+        dumped = protocol.pformat(value)
+        assert isinstance(dumped, _PrettyPrintedOnUse)
+        assert str(dumped) == pformat(value) == "{}".format(dumped)
+    finally:
+        protocol.pformat = saved
