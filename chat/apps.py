@@ -8,8 +8,13 @@ class ChatConfig(AppConfig):
 
     def ready(self):
         from accounts.profiles import profile_changed
+        from core import redis_clients
 
-        from . import services
+        from . import consumers, services
+
+        # A channel layer that reconnected may have missed events: chat's sockets are closed so that
+        # their clients resume (consumers.close_sockets_to_resume).
+        redis_clients.on_channel_layer_reconnect(consumers.close_sockets_to_resume)
 
         def publish_profile(sender, user, **kwargs):
             services.profile_publish(user=user)

@@ -6,8 +6,10 @@ field and close code) is in docs/websocket.md; the reasons behind it in docs/rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import weakref
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -31,6 +33,10 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed during the handshake
+# This process's channel layer lost its Redis connection and made it again (a Redis restart, a Sentinel
+# failover): live events may have been missed, the client resumes with `after`. An application code
+# (4000-4999, "503"): daphne's WebSocket library (autobahn) refuses to send 1012/1013 from a server.
+CLOSE_RESUME = 4503
 TYPING_THROTTLE_SECONDS = 2
 
 __all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
@@ -52,6 +58,25 @@ def _message_id(frame: dict) -> int:
     if message > services.MAX_ID:
         raise errors.not_found(_("No such message."))
     return message
+
+
+# The open chat sockets of this process, with the event loop each runs on.
+_open_sockets: "weakref.WeakKeyDictionary[ChatConsumer, asyncio.AbstractEventLoop]" = weakref.WeakKeyDictionary()
+
+
+def close_sockets_to_resume() -> None:
+    """This process's channel layer reconnected to Redis (core.redis_clients.on_channel_layer_reconnect):
+    events published while it was away (messages, edits, presence, kicks) never reached its sockets,
+    and a client whose socket stays open would not know. Close every chat socket 4503; clients
+    reconnect and resume each room with `after`, and the replay brings what the doorbell missed.
+    Called in the loop of the connection that reconnected, which may be a request thread's."""
+    sockets = list(_open_sockets.items())
+    if sockets:
+        logger.warning("channel layer reconnected to Redis: closing %d chat sockets %s so that their clients "
+                       "resume", len(sockets), CLOSE_RESUME)
+    for consumer, loop in sockets:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(lambda consumer=consumer: asyncio.ensure_future(consumer._close_to_resume()))
 
 
 class _Closed(Exception):
@@ -120,9 +145,11 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             await services.presence_announce(user_id=self.user.pk, online=True)
         await self.accept()
         self.write_gate = backpressure.attach(self.base_send)
+        _open_sockets[self] = asyncio.get_running_loop()
 
     async def disconnect(self, code):
         self.closed = True
+        _open_sockets.pop(self, None)
         try:
             for room in list(self.subscriptions):
                 await self.channel_layer.group_discard(room_group(room), self.channel_name)
@@ -149,6 +176,10 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         if not self.closed:
             self.closed = True
             await self.close(code=code)
+
+    async def _close_to_resume(self) -> None:
+        _open_sockets.pop(self, None)
+        await self._close(CLOSE_RESUME)
 
     async def _send(self, body: dict) -> None:
         await self._send_text(_dumps(body))
