@@ -306,3 +306,25 @@ async def test_a_backend_failure_in_the_handshake_closes_1013(chat_socket, trio,
         assert await sock.expect_close(timeout=10) == 1013
     finally:
         restore()
+
+
+async def test_a_channel_layer_reconnect_closes_every_socket_4503_so_clients_resume(chat_socket, trio):
+    """The layer's doorbell may have missed rings while it reconnected (core.redis_clients): every
+    chat socket of the process is closed 4503, and a client that comes back with `after` gets what
+    it missed (docs/websocket.md)."""
+    from core import redis_clients
+
+    alice, bob, _, room = trio
+    a, b = await chat_socket(alice), await chat_socket(bob)
+    last = (await subscribe(b, room.pk))["last_id"]
+    for sock in (a, b):
+        await sock.send({"type": "ping"})
+        assert await sock.recv_type("pong")
+    # A message stored around the reconnect: live or not, the resume brings it.
+    missed, _ = await db(services.message_send)(user=alice, room_id=room.pk, text="while away", client_id="away")
+    redis_clients.channel_layer_reconnected()
+    assert await a.expect_close() == 4503
+    assert await b.expect_close() == 4503
+    again = await chat_socket(bob)
+    await again.send({"type": "subscribe", "room": room.pk, "after": last})
+    assert (await again.recv_type("message.new"))["message"]["id"] == missed["id"]

@@ -90,3 +90,40 @@ async def test_a_command_sent_while_redis_is_down_waits_for_it_within_the_retrie
         assert await client.get("k") == b"2"
     finally:
         await client.aclose(close_connection_pool=True)
+
+
+async def test_the_channel_layer_comes_back_after_a_restart_and_reports_its_reconnect(throwaway_redis, settings):
+    """The layer's pub/sub connection reconnects (and resubscribes) by itself, and says so, so that
+    chat closes its sockets for a resume (core.redis_clients.on_channel_layer_reconnect)."""
+    from core.redis_clients import RedisPubSubChannelLayer
+
+    settings.CHANNEL_LAYER_REDIS_URLS = []
+    reconnects = []
+
+    def note() -> None:
+        reconnects.append(1)
+
+    redis_clients.on_channel_layer_reconnect(note)
+    layer = RedisPubSubChannelLayer(hosts=[{"address": throwaway_redis.url}], prefix="restart")
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        await layer.group_send("room", {"type": "before"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "before"
+        assert reconnects == []
+
+        throwaway_redis.kill()
+        throwaway_redis.start()
+        receiving = asyncio.create_task(layer.receive(channel))
+        deadline = time.monotonic() + 10
+        while not receiving.done() and time.monotonic() < deadline:
+            try:
+                await layer.group_send("room", {"type": "after"})
+            except redis.ConnectionError:
+                pass
+            await asyncio.wait([receiving], timeout=0.2)
+        assert receiving.done() and receiving.result()["type"] == "after"
+        assert reconnects, "the reconnect was not reported"
+    finally:
+        redis_clients._layer_reconnect_callbacks.remove(note)
+        await layer.flush()
