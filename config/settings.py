@@ -289,7 +289,10 @@ def _redis_config_problem() -> str | None:
     if REDIS_SENTINELS:
         if REDIS_URL:
             url = urlsplit(REDIS_URL)
-            if url.scheme not in ("redis", "rediss") or url.hostname != REDIS_SENTINEL_MASTER.lower() or url.port:
+            if url.scheme == "rediss":
+                return ("REDIS_URL=rediss://... with REDIS_SENTINELS: TLS to a Sentinel-discovered master is not "
+                        "supported (the broker's sentinel transport would not use it); use a private network")
+            if url.scheme != "redis" or url.hostname != REDIS_SENTINEL_MASTER.lower() or url.port:
                 return (f"REDIS_URL={url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}/... names one "
                         "fixed Redis, which would not follow a Sentinel failover. With REDIS_SENTINELS, unset REDIS_URL, "
                         f"or give it the master's name as its host (redis://:<password>@{REDIS_SENTINEL_MASTER}/<db>) "

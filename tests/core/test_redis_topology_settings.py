@@ -66,6 +66,8 @@ def test_the_layer_shards_over_its_own_servers():
      "would not follow a Sentinel failover"),
     ({"REDIS_URL": "", "REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_SENTINEL_MASTER": "main",
       "CHANNEL_LAYER_REDIS_URLS": "redis://10.0.0.4:6379/0"}, "would not follow a Sentinel failover"),
+    ({"REDIS_URL": "rediss://main/0", "REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_SENTINEL_MASTER": "main"},
+     "TLS to a Sentinel-discovered master is not supported"),
     ({"REDIS_URL": "", "CHANNEL_LAYER_REDIS_URLS": "redis://10.0.0.4:6379/0"}, "REDIS_URL is not"),
     ({"REDIS_URL": "redis://10.0.0.3:6379/0", "CHANNEL_LAYER_REDIS_URLS": "10.0.0.4:6379"}, "is not a redis://"),
 ])
