@@ -152,6 +152,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
         # Under overload, turn a request away (JSON 503) after a short wait rather than queueing it.
         "timeout": 3,
+        # After a failed connect psycopg_pool retries after 1, 2, 4, 8... s for `reconnect_timeout`
+        # (300 s by default), so a 2 s PostgreSQL restart could leave the pool waiting 4 s or more
+        # to try again while every request times out at 3 s. Capping the retry window at 4 s keeps
+        # the gap between tries at or under 2 s; once it gives up, the next request starts a new try.
+        "reconnect_timeout": 4,
     }
     # With a pool, Django passes this on as the pool's `check`: every connection handed out is checked
     # first (one empty query), so idle connections that a PostgreSQL restart broke are replaced

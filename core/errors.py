@@ -35,6 +35,8 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from core.db import discard_broken_connections
+
 logger = logging.getLogger(__name__)
 
 
@@ -165,6 +167,7 @@ def service_error_response(exc: ServiceError, body: ErrorBody = detail_body) -> 
 
 
 def database_unavailable_response() -> JsonResponse:
+    discard_broken_connections()
     return service_error_response(DatabaseUnavailable())
 
 
@@ -174,6 +177,7 @@ def api_exception_handler(exc, context):
     if isinstance(exc, OperationalError):
         # One line, no traceback: under overload this fires per request and must stay cheap.
         logger.warning("database unavailable (%s): %s", type(exc).__name__, exc)
+        discard_broken_connections()
         exc = DatabaseUnavailable()
         return Response(detail_body(exc), status=exc.status, headers=_retry_after_header(exc))
     if isinstance(exc, ServiceError):

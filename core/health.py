@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
+from core.db import discard_broken_connections
+
 CHECK_TIMEOUT_SECONDS = 3
 
 
@@ -31,6 +33,9 @@ def _check_database() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+    except Exception:
+        discard_broken_connections()
+        raise
     finally:
         connection.close()
 
