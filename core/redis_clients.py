@@ -361,9 +361,9 @@ def channel_layer_hosts(host: dict) -> list[dict]:
 class RedisPubSubChannelLayer(_ChannelsRedisPubSubLayer):
     """channels-redis's pub/sub layer (CHANNEL_LAYERS) whose connections retry and health-check
     like every other client here, follow the Sentinel master or shard over CHANNEL_LAYER_REDIS_URLS,
-    and report reconnections. Only the documented `hosts` argument is changed: each host dict is
-    given to redis-py's connection pool (`address` to `from_url`, the sentinel form to
-    `SentinelConnectionPool`), which takes `retry`, `health_check_interval` and `connection_class`."""
+    and report reconnections. Only the documented `hosts` argument is changed (`channel_layer_hosts`):
+    channels-redis gives each host dict to redis-py's `ConnectionPool(**host)`, or the sentinel form
+    to `SentinelConnectionPool`, which take `retry`, `health_check_interval` and `connection_class`."""
 
     def __init__(self, *args, hosts=None, **kwargs):
         hosts = [each for host in (hosts or []) for each in
