@@ -30,6 +30,8 @@ from django.db import OperationalError
 from django.http import JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework import status as http_status
 from rest_framework.response import Response
@@ -99,6 +101,18 @@ class DatabaseUnavailable(ServiceError):
     code = "database_unavailable"
     default_detail = DATABASE_UNAVAILABLE_DETAIL
     retry_after = DATABASE_UNAVAILABLE_RETRY_AFTER
+
+
+class RedisUnavailable(DatabaseUnavailable):
+    """503: Redis did not answer within its retries (restarting, or a Sentinel failover under way):
+    as retryable as a busy database, and said with the same words."""
+
+    code = "redis_unavailable"
+
+
+# Raised by core.redis_clients' clients once their retries are spent (MasterNotFoundError, during a
+# failover, is a ConnectionError).
+REDIS_UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 
 # --- Body shapes: the only places an error body is written ------------------------------------
@@ -180,6 +194,10 @@ def api_exception_handler(exc, context):
         discard_broken_connections()
         exc = DatabaseUnavailable()
         return Response(detail_body(exc), status=exc.status, headers=_retry_after_header(exc))
+    if isinstance(exc, REDIS_UNAVAILABLE_ERRORS):
+        logger.warning("redis unavailable (%s): %s", type(exc).__name__, exc)
+        exc = RedisUnavailable()
+        return Response(detail_body(exc), status=exc.status, headers=_retry_after_header(exc))
     if isinstance(exc, ServiceError):
         body = getattr(context.get("view"), "error_body", detail_body)
         return Response(body(exc), status=exc.status, headers=_retry_after_header(exc))
@@ -226,6 +244,8 @@ def json_or_html_500(request):
         # view outside DRF (or middleware) that lost the database answers 503 like DRF views do.
         if isinstance(sys.exc_info()[1], OperationalError):
             return database_unavailable_response()
+        if isinstance(sys.exc_info()[1], REDIS_UNAVAILABLE_ERRORS):
+            return service_error_response(RedisUnavailable())
         return JsonResponse({"detail": gettext("Server error.")}, status=500)
     from django.views.defaults import server_error
 

@@ -235,12 +235,17 @@ async def _drill(group, servers, https, provider, alice_access, bob_access, room
         killed_port = await asyncio.to_thread(group.kill_master)
         killed_at = time.monotonic()
 
+        failover_at: list[float] = []
+
         def failed_over():
             port = group.master_port()
-            return port is not None and port != killed_port
+            if port is not None and port != killed_port:
+                failover_at.append(time.monotonic())
+                return True
+            return False
 
-        await asyncio.to_thread(wait_for, failed_over, BOUND_SECONDS, lambda: f"a failover:\n{group.logs()}", 0.05)
-        failover = time.monotonic() - killed_at
+        failover_watch = asyncio.create_task(asyncio.to_thread(
+            wait_for, failed_over, BOUND_SECONDS, lambda: f"a failover:\n{group.logs()}", 0.05))
 
         # Live chat again (watched meanwhile): a message acknowledged after the kill reached Bob.
         async def chat_comes_back() -> float:
@@ -252,7 +257,8 @@ async def _drill(group, servers, https, provider, alice_access, bob_access, room
 
         chat_watch = asyncio.create_task(chat_comes_back())
 
-        # OTP login again: a new number through each server, until it works on both.
+        # OTP login again, tried from the moment of the kill: a new number through each server, until
+        # it works on both. Meanwhile the servers answer 503 (redis_unavailable), never a 500.
         def logins_work() -> bool:
             return all(otp_login(http, provider, next(_numbers), timeout=2) for http in https)
 
@@ -263,6 +269,8 @@ async def _drill(group, servers, https, provider, alice_access, bob_access, room
                 break
             await asyncio.sleep(0.1)
         assert login_back is not None, "OTP login did not come back"
+        await failover_watch
+        failover = failover_at[0] - killed_at  # when the sentinels first named the new master, as polled
         try:
             chat_back = await asyncio.wait_for(chat_watch, BOUND_SECONDS * 2)
         except asyncio.TimeoutError:
