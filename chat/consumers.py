@@ -10,18 +10,19 @@ import asyncio
 import json
 import logging
 import weakref
+from array import array
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
+from accounts.ws import CLOSE_FORBIDDEN, CLOSE_TICKET_USED, CLOSE_UNAUTHENTICATED, SessionBoundConsumerMixin
 from core import metrics
 from core.db import in_db_pool
 from core.errors import ServiceError, error_frame
 from core.i18n import language_from_scope
-from core.sockets import SkipDatabaseCleanupMixin
+from core.sockets import SEND_ON_CLOSED_ERRORS, SkipDatabaseCleanupMixin
 
 from . import backpressure, errors, limits, presence, selectors, services
 from .errors import BACKEND_ERRORS, ChatError
@@ -38,8 +39,12 @@ CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's "Try Again Later": a backend failed d
 # (4000-4999, "503"): daphne's WebSocket library (autobahn) refuses to send 1012/1013 from a server.
 CLOSE_RESUME = 4503
 TYPING_THROTTLE_SECONDS = 2
+# How many of its latest live message ids a socket remembers, to drop the copy a client's retry of a
+# send publishes again (`again`): 512 bytes per socket. A copy older than that reaches the client,
+# which de-duplicates by id anyway (docs/websocket.md).
+RECENT_LIVE_IDS = 64
 
-__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["ChatConsumer", "CLOSE_FORBIDDEN", "CLOSE_TICKET_USED", "CLOSE_UNAUTHENTICATED"]
 
 
 def _room_id(frame: dict) -> int:
@@ -109,6 +114,8 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         self.blocked: set[int] | None = None  # users this user blocked; read on the first subscribe
         self.subscribes = limits.SubscribeBucket()
         self.write_gate = None
+        self.recent_live = array("q", bytes(8 * RECENT_LIVE_IDS))  # a ring of the latest live message ids
+        self.recent_at = 0
         # Everything is decided before the handshake completes, so a client that sees the socket open
         # is counted online everywhere. A refusal still accepts first: a close code (4401, 4429) can
         # only be sent on an open socket; before accept the client would just see HTTP 403.
@@ -122,9 +129,11 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
                 await self._close(CLOSE_TRY_AGAIN_LATER)
 
     async def _open(self) -> None:
-        if not await self.bind_session():
+        # The ticket is spent last, just before accepting: a handshake that outlasts daphne's limit
+        # mostly does so before that, and its client's retry with the same ticket takes it over.
+        if not await self.bind_session(spend_ticket=False):
             await self.accept()
-            await self._close(CLOSE_UNAUTHENTICATED)
+            await self._close(self.refusal_code)
             return
         opened = await presence.store().open(
             self.user.pk, self.channel_name, presence.now(),
@@ -143,6 +152,12 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         beat.add(self.channel_name, self.user.pk)
         if opened.came_online:
             await services.presence_announce(user_id=self.user.pk, online=True)
+        if not await self.spend_ticket():
+            # A retry of this handshake (its client gave up on it) holds the ticket now, or a socket
+            # opened with it: disconnect() undoes the above, as for any socket.
+            await self.accept()
+            await self._close(self.refusal_code)
+            return
         await self.accept()
         self.write_gate = backpressure.attach(self.base_send)
         _open_sockets[self] = asyncio.get_running_loop()
@@ -193,7 +208,13 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
             logger.info("chat socket of user %s closed %s: the client stopped reading", self.user.pk, CLOSE_TOO_SLOW)
             await self._close(CLOSE_TOO_SLOW)
             raise _Closed
-        await self.send(text_data=text)
+        try:
+            await self.send(text_data=text)
+        except SEND_ON_CLOSED_ERRORS as exc:
+            # The client closed while an event was on its way (seen in the process-kill drill's
+            # teardown): the websocket.disconnect that follows cleans up.
+            self.closed = True
+            raise _Closed from exc
 
     async def _error(self, exc: ServiceError, ref=None) -> None:
         await self._send(error_frame(exc, ref))
@@ -385,9 +406,14 @@ class ChatConsumer(SkipDatabaseCleanupMixin, SessionBoundConsumerMixin, AsyncWeb
         return only is not None and only != self.user.pk
 
     async def chat_message(self, event):
-        if event["id"] <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
+        message = event["id"]
+        if message <= self.subscriptions.get(event["room"], 1 << 62) or self._not_for_me(event):
             return
+        if event.get("again") and message in self.recent_live:
+            return  # published again for a retried send; this socket had it
         if await self._deliver(event["room"], event["frame"]):
+            self.recent_live[self.recent_at] = message
+            self.recent_at = (self.recent_at + 1) % RECENT_LIVE_IDS
             metrics.CHAT_MESSAGES_DELIVERED.labels("live").inc()
 
     async def chat_event(self, event):

@@ -1,11 +1,18 @@
 """Who is online, shared by every server process: one TTL'd entry per open socket.
 
-Each user has a sorted set of their open sockets (member = channel name, score = the time the
-entry expires). A socket's process refreshes the scores of all its sockets in one pipeline every
-third of the TTL (one task per process, not one per socket), so the entries of a crashed
-process's sockets simply expire: presence is never a +1/-1 counter that a missed disconnect
-would leave wrong. A per-process sweeper hands the users whose last entry expired to its
-`on_expired` (the chat service that announces them: `chat.services.presence_announce_offline`).
+Each user has a sorted set of their open sockets (member = "<process id>|<channel name>", score =
+the time the entry expires). A socket's process refreshes the scores of all its sockets in one
+pipeline every third of the TTL (one task per process, not one per socket), so the entries of a
+crashed process's sockets simply expire: presence is never a +1/-1 counter that a missed
+disconnect would leave wrong. A per-process sweeper hands the users whose last entry expired to
+its `on_expired` (the chat service that announces them: `chat.services.presence_announce_offline`).
+
+Entries are owned by their process. Each process (each event loop serving sockets) keeps a
+liveness key with a short TTL (`CHAT_PRESENCE_PROCESS_TTL_SECONDS`, renewed every quarter of it);
+opening and closing a socket first drop the user's entries whose process has no liveness key. So
+the sockets of a process killed with kill -9 stop counting toward `CHAT_MAX_SOCKETS_PER_USER`
+within seconds, not after the entries' 60 s TTL: a user whose sockets were on it can reconnect to
+another process at once instead of meeting 4429 for a minute (issue 21).
 
 The transitions (first socket anywhere opened, last socket closed or expired) are decided by
 Lua scripts so that two processes racing on one user agree on exactly one transition.
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -40,15 +48,47 @@ def _index_key() -> str:
     return f"{_prefix()}:users"
 
 
+def _process_key_prefix() -> str:
+    # + a process id: that process's liveness key (exists while the process is alive).
+    return f"{_prefix()}:process:"
+
+
+# Separates the owning process's id from the channel name in an entry; channel names never hold it
+# (Channels allows letters, digits, "-", "_", "." and "!" only).
+_OWNER_SEPARATOR = "|"
+
+
 @dataclass(frozen=True)
 class OpenResult:
     accepted: bool  # False: the user already has the maximum number of sockets
     came_online: bool
 
 
-# KEYS[1] user set, KEYS[2] index; ARGV: channel, now, expires_at, max_sockets
-_OPEN = """
+# Drops the entries of KEYS[1] whose process is gone (no liveness key ARGV[PREFIX] .. process id).
+# Entries without an owner (written before owners existed) are left to expire. A script reads
+# liveness keys it cannot name in KEYS: fine on one Redis (or Sentinel), not on Redis Cluster.
+_DROP_DEAD = """
+local function drop_dead(set_key, process_prefix)
+  local alive = {}
+  for _, member in ipairs(redis.call('ZRANGE', set_key, 0, -1)) do
+    local sep = string.find(member, '|', 1, true)
+    if sep then
+      local process = string.sub(member, 1, sep - 1)
+      if alive[process] == nil then
+        alive[process] = redis.call('EXISTS', process_prefix .. process) == 1
+      end
+      if not alive[process] then redis.call('ZREM', set_key, member) end
+    end
+  end
+end
+"""
+
+# KEYS[1] user set, KEYS[2] index, KEYS[3] this process's liveness key;
+# ARGV: member, now, expires_at, max_sockets, user_id, process_ttl, process_prefix
+_OPEN = _DROP_DEAD + """
+redis.call('SET', KEYS[3], 1, 'EX', ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+drop_dead(KEYS[1], ARGV[7])
 local before = redis.call('ZCARD', KEYS[1])
 if before >= tonumber(ARGV[4]) then return -1 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -57,10 +97,11 @@ if before == 0 then return 1 end
 return 0
 """
 
-# KEYS[1] user set, KEYS[2] index; ARGV: channel, now, user_id
-_CLOSE = """
+# KEYS[1] user set, KEYS[2] index; ARGV: member, now, user_id, process_prefix
+_CLOSE = _DROP_DEAD + """
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+drop_dead(KEYS[1], ARGV[4])
 if redis.call('ZCARD', KEYS[1]) == 0 then
   local unindexed = redis.call('ZREM', KEYS[2], ARGV[3])
   if removed == 1 or unindexed == 1 then return 1 end
@@ -85,25 +126,46 @@ class RedisPresence:
         # MaxConnectionsError and ending the socket with 1011 (docs/realtime.md). Every presence
         # operation is one round trip.
         self.client = client
+        # This store's process: the owner of the entries it writes (one store per process and loop).
+        self.process = uuid.uuid4().hex[:16]
         self._open = self.client.register_script(_OPEN)
         self._close = self.client.register_script(_CLOSE)
         self._sweep = self.client.register_script(_SWEEP)
 
+    def _member(self, channel: str) -> str:
+        return f"{self.process}{_OWNER_SEPARATOR}{channel}"
+
+    @property
+    def process_key(self) -> str:
+        return _process_key_prefix() + self.process
+
     async def open(self, user_id: int, channel: str, now: float, ttl: int, max_sockets: int) -> OpenResult:
+        # The same step marks this process alive (its first socket may be this one).
         result = await self._open(
-            keys=[_user_key(user_id), _index_key()], args=[channel, now, now + ttl, max_sockets, user_id]
+            keys=[_user_key(user_id), _index_key(), self.process_key],
+            args=[self._member(channel), now, now + ttl, max_sockets, user_id,
+                  settings.CHAT_PRESENCE_PROCESS_TTL_SECONDS, _process_key_prefix()],
         )
         return OpenResult(accepted=result != -1, came_online=result == 1)
 
     async def close(self, user_id: int, channel: str, now: float) -> bool:
-        return bool(await self._close(keys=[_user_key(user_id), _index_key()], args=[channel, now, user_id]))
+        return bool(await self._close(
+            keys=[_user_key(user_id), _index_key()], args=[self._member(channel), now, user_id, _process_key_prefix()]
+        ))
+
+    async def keep_alive(self) -> bool:
+        """Renew this process's liveness key; True when it had lapsed (the loop stalled past its TTL,
+        or Redis lost it): other processes may have dropped this process's entries, so the caller
+        writes them again at once."""
+        previous = await self.client.set(self.process_key, 1, ex=settings.CHAT_PRESENCE_PROCESS_TTL_SECONDS, get=True)
+        return previous is None
 
     async def refresh(self, entries: list[tuple[int, str]], expires_at: float) -> None:
         pipe = self.client.pipeline(transaction=False)
         for user_id, channel in entries:
             # Not XX: after a long Redis outage a swept live socket comes back; a socket closed while this
             # pipeline was in flight leaves a ghost that expires within one TTL.
-            pipe.zadd(_user_key(user_id), {channel: expires_at})
+            pipe.zadd(_user_key(user_id), {self._member(channel): expires_at})
             pipe.zadd(_index_key(), {str(user_id): expires_at}, gt=True)
         await pipe.execute()
 
@@ -151,6 +213,9 @@ class MemoryPresence:
         entries[channel] = now + ttl
         return OpenResult(accepted=True, came_online=came_online)
 
+    async def keep_alive(self) -> bool:
+        return False  # one process: it is alive while it runs
+
     async def close(self, user_id, channel, now) -> bool:
         entries = self.sockets.get(user_id, {})
         removed = entries.pop(channel, None) is not None
@@ -192,7 +257,9 @@ def now() -> float:
 
 
 class Heartbeat:
-    """One task per process and loop: refreshes every local socket's entry and sweeps expired users.
+    """One task per process and loop: keeps the process's liveness key (every quarter of
+    CHAT_PRESENCE_PROCESS_TTL_SECONDS), refreshes every local socket's entry and sweeps expired users
+    (every third of CHAT_PRESENCE_TTL_SECONDS, and at once when the liveness key had lapsed).
 
     `on_expired(user_ids)` is awaited with users whose last socket expired (a crashed process).
     """
@@ -226,14 +293,20 @@ class Heartbeat:
             await self.on_expired(gone)
 
     async def _run(self) -> None:
-        interval = max(1.0, settings.CHAT_PRESENCE_TTL_SECONDS / 3)
+        loop = asyncio.get_running_loop()
+        alive_interval = max(0.25, settings.CHAT_PRESENCE_PROCESS_TTL_SECONDS / 4)
+        beat_interval = max(1.0, settings.CHAT_PRESENCE_TTL_SECONDS / 3)
+        next_beat = loop.time() + beat_interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(alive_interval, max(0.0, next_beat - loop.time())))
             try:
-                await self.beat()
+                lapsed = await store().keep_alive()
+                if lapsed or loop.time() >= next_beat:
+                    next_beat = loop.time() + beat_interval
+                    await self.beat()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis hiccup: the next beat retries; entries have TTL/3 * 2 to spare
+            except Exception:  # Redis hiccup: the next round retries; entries have TTL/3 * 2 to spare
                 logger.exception("chat presence heartbeat failed")
 
 

@@ -51,7 +51,7 @@ class MessageStored:
     payload: dict  # the message as the API and frames show it
     created: bool  # False: an idempotent retry of a stored client_id
     group: str  # the room's group
-    event: dict | None  # the channel-layer event to publish once committed (None for a retry)
+    event: dict | None  # the channel-layer event to publish once committed (`again` for a retry)
 
 
 def message_store(*, user: User, room_id: int, text: str, client_id: str | None = None) -> MessageStored:
@@ -82,19 +82,32 @@ def _message_store(*, user: User, room_id: int, text: str, client_id: str | None
         raise errors.not_found()
     _locked_room, retry_of, withheld = row
     if retry_of is not None:
-        return MessageStored(message_payload(Message.objects.get(pk=retry_of), user), False, room_group(room_id), None)
+        message = Message.objects.get(pk=retry_of)
+        payload = message_payload(message, user)
+        # Published again: the first publish may have died with a server process killed between the
+        # commit and the publish, and the client's retry is the only sign of it (issue 21). Sockets
+        # that had it drop the copy (ChatConsumer.chat_message).
+        event = None if message.deleted_at else _message_new_event(payload, withheld=message.withheld, again=True)
+        return MessageStored(payload, False, room_group(room_id), event)
     wait = limits.send_slot(user.id)
     if wait:
         raise errors.rate_limited(wait)
     message = _insert_message(room_id=room_id, sender=user, text=text, client_id=client_id, withheld=withheld)
     transaction.on_commit(metrics.CHAT_MESSAGES_STORED.inc)
     payload = message_payload(message, user)
-    event = {"type": "chat.message", "room": room_id, "id": message.id,
+    return MessageStored(payload, True, room_group(room_id), _message_new_event(payload, withheld=withheld))
+
+
+def _message_new_event(payload: dict, *, withheld: bool, again: bool = False) -> dict:
+    message = payload["id"]
+    event = {"type": "chat.message", "room": payload["room"], "id": message,
              "frame": _frame({"type": "message.new", "message": payload})}
     if withheld:
         # The peer blocked the sender: only the sender's own sockets show it (blocking is silent).
-        event["only"] = user.id
-    return MessageStored(payload, True, room_group(room_id), event)
+        event["only"] = payload["sender"]["id"]
+    if again:
+        event["again"] = True
+    return event
 
 
 def _check_text(text) -> None:
@@ -184,7 +197,8 @@ def message_send(*, user: User, room_id: int, text: str, client_id: str | None =
     """Persist a message from a member and publish `message.new` to the room after commit.
 
     Returns (message payload, created). The same `client_id` from the same user in the same room
-    returns the stored message with created=False and publishes nothing again (an idempotent retry).
+    returns the stored message with created=False and publishes it again, marked `again` (an
+    idempotent retry: sockets that had it drop the copy).
     Raises ChatError: invalid, too_long, not_found (not a member), rate_limited.
     """
     with transaction.atomic():

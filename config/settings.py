@@ -662,6 +662,9 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1)
 CHAT_MAX_FRAME_BYTES = 16 * 1024
 CHAT_SEND_QUEUE_LIMIT = env_int("CHAT_SEND_QUEUE_LIMIT", 1000, minimum=10)
 CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 60, minimum=5)
+# Each server process's liveness key lives this long (renewed every quarter of it): the sockets of a
+# killed process stop counting toward CHAT_MAX_SOCKETS_PER_USER within this (chat.presence).
+CHAT_PRESENCE_PROCESS_TTL_SECONDS = env_int("CHAT_PRESENCE_PROCESS_TTL_SECONDS", 8, minimum=2)
 # A subscribe with `after` replays at most this many messages, then says `replay.more`.
 CHAT_REPLAY_LIMIT = env_int("CHAT_REPLAY_LIMIT", 200, minimum=1, maximum=1000)
 # Subscribes per socket: a burst of this many, then this many per second (a token bucket).

@@ -170,7 +170,7 @@ SMS_MESSAGES_FINISHED = Counter(
 CELERY_TASKS = Counter("hotline_celery_tasks", "Celery task runs by task and outcome.", ["task", "outcome"])
 
 # Close codes counted by their number; any other code a client sends counts as "other".
-SOCKET_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 4400, 4401, 4403, 4404, 4408, 4413, 4429})
+SOCKET_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 4400, 4401, 4403, 4404, 4408, 4410, 4413, 4429})
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The route of a request that matched no URL pattern (static files, redirects, 404s).
 NO_ROUTE = "<none>"

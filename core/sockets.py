@@ -29,3 +29,14 @@ class SkipDatabaseCleanupMixin:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+try:  # daphne's WebSocket protocol (autobahn) raises this for a send after the client's close frame
+    from autobahn.exception import Disconnected as _AutobahnDisconnected
+except ImportError:  # another server
+    _AutobahnDisconnected = OSError
+
+# What `send()` raises when the client has just gone (its close frame arrived, the connection's end
+# not yet seen by the server): ASGI servers raise an OSError subclass, daphne autobahn's
+# Disconnected. A consumer treats it as closed; it is not a crash (no traceback, cleanup runs).
+SEND_ON_CLOSED_ERRORS: tuple[type[BaseException], ...] = (OSError, _AutobahnDisconnected)

@@ -64,3 +64,23 @@ async def test_sessions_active_reads_many_at_once(user_factory, login):
     await database_sync_to_async(lambda: LoginSession.objects.filter(pk=ids[0]).update(revoked_at=results[0].session.created_at))()
     await database_sync_to_async(cache.set)(services.session_state_key(ids[1]), "active")
     assert await database_sync_to_async(selectors.sessions_active)([*ids, "", "x" * 80]) == {ids[1], ids[2]}
+
+
+async def test_a_ticket_is_held_by_its_last_handshake_and_spent_once(user_factory, login):
+    """Issue 21: claim (the middleware) and spend (the consumer, just before accepting) are two steps,
+    so a retried handshake takes the ticket over from one that never completed."""
+    from accounts.ws import aws_ticket_claim, aws_ticket_spend
+
+    result = await database_sync_to_async(lambda: login(user_factory()))()
+    ticket = await database_sync_to_async(ws_ticket_issue)(user_id=result.user.pk, session_id=result.session.id)
+    claims = {"user_id": result.user.pk, "sid": result.session.id}
+    assert (await aws_ticket_claim(ticket, "stalled")).claims == claims
+    assert (await aws_ticket_claim(ticket, "retry")).claims == claims
+    assert not await aws_ticket_spend(ticket, "stalled")  # overtaken by the retry
+    assert await aws_ticket_spend(ticket, "retry")
+    assert not await aws_ticket_spend(ticket, "retry")  # once
+    used = await aws_ticket_claim(ticket, "replay")
+    assert used.claims is None and used.used  # answered 4410, not 4401
+    unknown = await aws_ticket_claim("made-up", "x")
+    assert unknown.claims is None and not unknown.used
+    assert await database_sync_to_async(ws_ticket_redeem)(ticket) is None

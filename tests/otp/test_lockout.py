@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
 from accounts.models import LoginSession
@@ -147,3 +147,45 @@ def test_a_send_that_failed_spends_no_limit(sms):
     assert retry.status_code == 200, retry.content
     assert sms.last_code(VICTIM)
     assert send(client).status_code == 409  # a code that was sent does start the cooldown
+
+
+def _limits_spent(number: str, ip: str) -> dict[str, int]:
+    """What a send has spent of each limit: the cooldown (seconds left) and the three budgets."""
+    from core import ratelimit
+
+    spent = {"cooldown": ratelimit.cooldown_remaining(services._cooldown_key(number))}
+    for key, rate in services._send_budgets(number, ip):
+        spent[key.split(":")[2]] = ratelimit.peek(key, rate).count
+    return spent
+
+
+@pytest.mark.parametrize("failing", ["connection", "insert"])
+@pytest.mark.django_db(transaction=True)
+def test_a_send_answered_503_spends_no_limit_at_all(sms, failing, settings):
+    """Issue 21: the cooldown, the number's, the IP's and the global budget all stay as they were when
+    the database fails, whether it refuses the connection or fails inside the send's transaction."""
+    settings.OTP_SENDS_PER_NUMBER_PER_HOUR = 2
+    client = APIClient(REMOTE_ADDR=VICTIM_IP)
+    nothing = {"cooldown": 0, "ip": 0, "number": 0, "global": 0}
+    assert _limits_spent(VICTIM, VICTIM_IP) == nothing
+
+    def refused(*args, **kwargs):
+        raise connection.Database.OperationalError("server closed the connection unexpectedly")
+
+    with time_machine.travel(HOUR_START + 60, tick=False):
+        if failing == "connection":
+            connection.close()
+            with mock.patch.object(connection, "get_new_connection", refused):
+                failed = send(client)
+        else:
+            def lost(*args, **kwargs):  # what Django raises when the connection dies mid-transaction
+                raise OperationalError("server closed the connection unexpectedly")
+
+            with mock.patch.object(Challenge, "save", lost):
+                failed = send(client)
+        assert failed.status_code == 503, failed.content
+        assert failed.json()["code"] == "database_unavailable" and failed["Retry-After"]
+        assert not sms.sent
+        assert _limits_spent(VICTIM, VICTIM_IP) == nothing
+        assert send(client).status_code == 200  # the retry after Retry-After gets its code
+        assert _limits_spent(VICTIM, VICTIM_IP) == {"cooldown": 60, "ip": 1, "number": 1, "global": 1}
