@@ -1,5 +1,5 @@
 """`python -m bench [otp] [auth_push] [chat] [--quick] [--servers daphne,uvicorn] [--processes 1,2]
-[--kinds hotline,peer,bare]`
+[--kinds hotline,peer,bare] [--layer-redis 1,2]`
 
 Runs the named scenarios (all when none is named) against real server processes on 127.0.0.1 for each
 ASGI server and process count, and in each configuration every server kind the scenario applies to:
@@ -50,6 +50,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="server kinds to run where a scenario applies to them (default: all three)")
     parser.add_argument("--processes", default="1,2", help="server process counts (default: 1,2)")
     parser.add_argument("--clients", type=int, default=2, help="load-generating processes (default: 2)")
+    parser.add_argument("--layer-redis", default="1",
+                        help="chat only: channel-layer Redis server counts; 1 is REDIS_URL's, N > 1 runs hotline with "
+                             "its layer sharded over N Redis servers of the bench's own (default: 1)")
     parser.add_argument("--name", default="", help="name of the JSON file in bench/results/")
     parser.add_argument("--no-budget", action="store_true", help="run every configuration, however long")
     args = parser.parse_args(argv)
@@ -66,6 +69,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if wrong or not args.kinds:
         parser.error(f"unknown kind {', '.join(wrong)}; choose from {', '.join(KINDS)}")
     args.processes = [int(p) for p in args.processes.split(",") if p.strip()]
+    args.layer_redis = [int(n) for n in args.layer_redis.split(",") if n.strip()]
+    if not args.layer_redis or min(args.layer_redis) < 1:
+        parser.error("--layer-redis takes counts of 1 or more, e.g. 1,2")
     return args
 
 
@@ -113,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             scenario_began, took = time.monotonic(), {}  # process count -> seconds of each configuration
             budget = None if args.quick or args.no_budget else BUDGET_SECONDS[name]
             # process count first: 1-process daphne and uvicorn are compared even if the budget ends early
-            for count, server in [(c, s) for c in processes for s in args.servers]:
+            layer_counts = args.layer_redis if name == "chat" and backends.redis_url else [1]
+            for count, server, layers in [(c, s, n) for c in processes for s in args.servers for n in layer_counts]:
                 began = time.monotonic()
                 if budget is not None and over_budget(began - scenario_began, took, count, budget):
                     report.add(name, f"{server}/hotline", count, "skipped", None,
@@ -122,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"bench: {name} on {server} x{count} ...", file=sys.stderr, flush=True)
                 try:
+                    extra = {"layer_redis": layers} if layers > 1 else {}
                     module.run(report, backends, server=server, processes=count, quick=args.quick, pool=pool,
-                               run_id=run_id, kinds=run_kinds)
+                               run_id=run_id, kinds=run_kinds, **extra)
                     run_id += 1
                 except Exception as exc:
                     failed = True

@@ -713,7 +713,24 @@ def _delivery_rows(add, name: str, sent: list[dict], got: list[dict], *, per_mes
 
 
 def run(report: Report, backends, *, server: str, processes: int, quick: bool, pool: ClientPool, run_id: int,
-        kinds: tuple[str, ...] | list[str] = ("hotline", "bare")) -> None:
+        kinds: tuple[str, ...] | list[str] = ("hotline", "bare"), layer_redis: int = 1) -> None:
+    """`layer_redis` > 1: hotline only, its channel layer sharded over that many Redis servers of the
+    bench's own (CHANNEL_LAYER_REDIS_URLS); the rows say "+N layer Redis"."""
+    if layer_redis > 1:
+        from bench.harness import LayerRedisServers
+
+        size = sizes(quick)
+        with LayerRedisServers(layer_redis) as layer:
+            env = {**SERVER_ENV, "CHANNEL_LAYER_REDIS_URLS": layer.urls}
+            group = ServerGroup(backends, server=server, processes=processes, app=KIND_APPS["hotline"], env=env,
+                                worker=False, label_suffix=f"+{layer_redis} layer Redis")
+            hotline_world = world(backends, size["hold"])
+            group.start()
+            try:
+                _measure(report, pool, group, "hotline", processes, quick, hotline_world, size)
+            finally:
+                group.stop()
+        return
     size = sizes(quick)
     hotline_world = world(backends, size["hold"])
     for kind in [k for k in ("hotline", "peer", "bare") if k in kinds]:

@@ -261,6 +261,37 @@ def django_setup(backends: Backends) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+class LayerRedisServers:
+    """`count` private redis-server processes on free 127.0.0.1 ports for hotline's channel layer
+    (CHANNEL_LAYER_REDIS_URLS), nothing saved; stopped by their own handles."""
+
+    def __init__(self, count: int):
+        self.ports = [free_port() for _ in range(count)]
+        self._procs: list[subprocess.Popen] = []
+
+    @property
+    def urls(self) -> str:
+        return ",".join(f"redis://127.0.0.1:{port}/0" for port in self.ports)
+
+    def __enter__(self) -> "LayerRedisServers":
+        for port in self.ports:
+            self._procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        while not all(_redis_answers(f"redis://127.0.0.1:{port}/0") for port in self.ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError("bench: the channel layer's redis-server processes did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            proc.wait(10)
+
+
 # --- server processes -----------------------------------------------------------------------------
 
 # The ASGI servers the bench can run every kind under (`--servers`):
@@ -310,6 +341,7 @@ class ServerGroup:
     cwd: Path = ROOT
     base_env: dict[str, str] | None = None
     kind: str = ""  # hotline | bare | peer (default: from `app`)
+    label_suffix: str = ""  # after server/kind in the table, e.g. "+2 layer Redis"
     ports: list[int] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list)
     _worker: subprocess.Popen | None = None
@@ -331,7 +363,7 @@ class ServerGroup:
 
     @property
     def label(self) -> str:
-        return f"{self.server}/{self.kind}"
+        return f"{self.server}/{self.kind}{self.label_suffix}"
 
     def _env(self) -> dict[str, str]:
         env = dict(self.base_env) if self.base_env is not None else self.backends.base_env()

@@ -264,6 +264,68 @@ SMS_LANGUAGE_BY_REGION = {"IR": "fa", "CN": "zh-hans", "RU": "ru"}
 # --- Redis: channel layer, cache, task broker --------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "")
+
+
+def env_host_ports(name: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` as pairs; anything else stops the server with the entry named."""
+    pairs = []
+    for item in env_list(name):
+        host, _sep, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SystemExit(f"hotline: {name}: {item!r} is not host:port")
+        pairs.append((host.strip("[]"), int(port)))
+    return pairs
+
+
+# Redis Sentinel (docs/deployment.md#redis-with-sentinel): every Redis client (cache, limits, presence,
+# the auth4app store, the channel layer) and the Celery broker ask these sentinels for the master
+# named REDIS_SENTINEL_MASTER and follow it through a failover (core.redis_clients).
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
+# The channel layer's own Redis servers: channels-redis shards channels and groups over them by a
+# hash of the name. Unset: the layer uses REDIS_URL (or the Sentinel master) like everything else.
+CHANNEL_LAYER_REDIS_URLS = env_list("CHANNEL_LAYER_REDIS_URLS")
+
+
+def _redis_config_problem() -> str | None:
+    """A Redis configuration that would run, but not as the operator meant, refuses to start: a
+    client left on one fixed server while the rest follows Sentinel would break at the first failover."""
+    from urllib.parse import urlsplit
+
+    if REDIS_SENTINELS and not REDIS_SENTINEL_MASTER:
+        return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the master the sentinels monitor"
+    if REDIS_SENTINEL_MASTER and not REDIS_SENTINELS:
+        return "REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: list the sentinels as host:port,host:port"
+    if REDIS_SENTINELS:
+        if REDIS_URL:
+            url = urlsplit(REDIS_URL)
+            if url.scheme == "rediss":
+                return ("REDIS_URL=rediss://... with REDIS_SENTINELS: TLS to a Sentinel-discovered master is not "
+                        "supported (the broker's sentinel transport would not use it); use a private network")
+            if url.scheme != "redis" or url.hostname != REDIS_SENTINEL_MASTER.lower() or url.port:
+                return (f"REDIS_URL={url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}/... names one "
+                        "fixed Redis, which would not follow a Sentinel failover. With REDIS_SENTINELS, unset REDIS_URL, "
+                        f"or give it the master's name as its host (redis://:<password>@{REDIS_SENTINEL_MASTER}/<db>) "
+                        "for the password and database number")
+        if CHANNEL_LAYER_REDIS_URLS:
+            return ("CHANNEL_LAYER_REDIS_URLS names fixed Redis servers, which would not follow a Sentinel failover: "
+                    "unset it (with Sentinel the channel layer uses the Sentinel master) or unset REDIS_SENTINELS")
+    if CHANNEL_LAYER_REDIS_URLS:
+        if not REDIS_URL:
+            return ("CHANNEL_LAYER_REDIS_URLS is set but REDIS_URL is not: the cache, limits and broker would stay in "
+                    "this one process while the channel layer spans several; set REDIS_URL too")
+        for url in CHANNEL_LAYER_REDIS_URLS:
+            if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+                return f"CHANNEL_LAYER_REDIS_URLS: {url!r} is not a redis://, rediss:// or unix:// URL"
+    return None
+
+
+if _redis_problem := _redis_config_problem():
+    raise SystemExit(f"hotline: {_redis_problem}")
+if REDIS_SENTINELS and not REDIS_URL:
+    # The master's name in place of a host: Redis mode is on, and the database is 0.
+    REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/0"
 EMBEDDED_MODE = not REDIS_URL
 
 # Every Redis client of a process comes from core.redis_clients: one synchronous client per process
@@ -297,6 +359,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "core.redis_clients.RedisPubSubChannelLayer",
             "CONFIG": {
+                # With Sentinel or CHANNEL_LAYER_REDIS_URLS, core.redis_clients' layer turns this one
+                # host into the Sentinel master's or into one host per URL (channels-redis's forms).
                 "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 15}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "hotline"),
             },
@@ -319,6 +383,15 @@ else:
 # Celery: Redis as broker when configured; otherwise tasks run on an in-process thread
 # pool after the transaction commits (core.background), never inside the request.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+if REDIS_SENTINELS:
+    # kombu's sentinel transport: it asks each sentinel in turn for the master and reconnects to
+    # the new one after a failover; the database and password are REDIS_URL's.
+    from urllib.parse import urlsplit as _urlsplit
+
+    _broker = _urlsplit(REDIS_URL)
+    _broker_auth = f":{_broker.password}@" if _broker.password else ""
+    CELERY_BROKER_URL = ";".join(
+        f"sentinel://{_broker_auth}{host}:{port}{_broker.path or '/0'}" for host, port in REDIS_SENTINELS)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -329,6 +402,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # kombu's Redis connections get the same health checks; Celery reconnects to the broker by itself.
     "health_check_interval": REDIS_CLIENTS["health_check_interval"],
 }
+if REDIS_SENTINELS:
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {
+        "socket_timeout": REDIS_CLIENTS["connect_timeout"], "password": REDIS_SENTINEL_PASSWORD or None}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "hotline")
 
 # --- REST API ----------------------------------------------------------------

@@ -34,12 +34,21 @@ connections are never checked (`health_check_interval` 0). Before this module, s
 were tuned by hand, and two asynchronous pools kept dead connections for minutes after a Redis
 restart (issue 21).
 
-Redis Sentinel: every connection pool is made by `_sync_pool` / `_new_async_client` and the channel
-layer's host by `RedisPubSubChannelLayer`. Switching to Sentinel is a change here only: make those
-pools `redis.sentinel.SentinelConnectionPool` / `redis.asyncio.sentinel.SentinelConnectionPool` and
-give the layer channels-redis's `master_name` + `sentinels` host form, plus the broker URL
-(`sentinel://...` with its `master_name` transport option) in settings. Nothing outside this module
-creates a client (tests/core/test_structure.py keeps it so).
+Past one Redis (docs/deployment.md):
+
+- **Sentinel** (REDIS_SENTINELS + REDIS_SENTINEL_MASTER): every pool here is a sentinel-backed one
+  (redis-py's `SentinelConnectionPool` made blocking, sync and async) that asks the sentinels for the
+  master whenever it connects and drops connections to a demoted master, so a failover costs the
+  clients their in-flight commands, not a restart. The channel layer's host takes channels-redis's
+  own sentinel form; the Celery broker is kombu's `sentinel://` transport (config/settings.py).
+- **A sharded channel layer** (CHANNEL_LAYER_REDIS_URLS): one layer host per URL; channels-redis
+  hashes each channel and group name to one of them.
+- **The channel layer's doorbell may miss rings.** A layer connection that carries subscriptions and
+  is lost (Redis restarted, a failover) may miss events until it has subscribed again, and a socket
+  that stays open would never learn of them. Its loss is reported to core.layer_links, which closes
+  the process's chat sockets 4503, so that clients resume with `after` (docs/websocket.md).
+
+Nothing outside this module creates a client (tests/core/test_structure.py keeps it so).
 """
 
 from __future__ import annotations
@@ -97,6 +106,27 @@ def _connection_options(*, socket_timeout: float) -> dict:
     }
 
 
+def sentinel_enabled() -> bool:
+    return bool(settings.REDIS_SENTINELS)
+
+
+def _sentinel_kwargs() -> dict:
+    """How the clients talk to the sentinels themselves (not to the master)."""
+    policy = _policy()
+    kwargs = {"socket_timeout": policy["connect_timeout"], "socket_connect_timeout": policy["connect_timeout"]}
+    if settings.REDIS_SENTINEL_PASSWORD:
+        kwargs["password"] = settings.REDIS_SENTINEL_PASSWORD
+    return kwargs
+
+
+def _master_options() -> dict:
+    """The master's password, username and database: REDIS_URL's (whose host is the master's name)."""
+    from redis.connection import parse_url
+
+    options = parse_url(_url())
+    return {key: options[key] for key in ("username", "password", "db") if options.get(key) is not None}
+
+
 def enabled() -> bool:
     """Whether this configuration has Redis (REDIS_URL); the embedded mode has none."""
     return bool(settings.REDIS_URL)
@@ -119,14 +149,29 @@ def _sync_pool():
         with _lock:
             if _sync_pool_instance is None:
                 policy = _policy()
-                _sync_pool_instance = redis.BlockingConnectionPool.from_url(
-                    _url(),
-                    max_connections=policy["sync_max_connections"],
-                    timeout=policy["pool_timeout"],
-                    retry=_sync_retry(),
+                options = {
+                    "max_connections": policy["sync_max_connections"],
+                    "timeout": policy["pool_timeout"],
+                    "retry": _sync_retry(),
                     **_connection_options(socket_timeout=policy["sync_socket_timeout"]),
-                )
+                }
+                if sentinel_enabled():
+                    _sync_pool_instance = _sync_sentinel_pool(**options)
+                else:
+                    _sync_pool_instance = redis.BlockingConnectionPool.from_url(_url(), **options)
     return _sync_pool_instance
+
+
+def _sync_sentinel_pool(**options):
+    from redis.connection import BlockingConnectionPool
+    from redis.sentinel import Sentinel, SentinelConnectionPool
+
+    class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+        """Sentinel's master discovery with the blocking pool's wait for a free connection (the
+        policy above); redis-py has only the non-blocking sentinel pool."""
+
+    sentinels = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs())
+    return BlockingSentinelConnectionPool(settings.REDIS_SENTINEL_MASTER, sentinels, **_master_options(), **options)
 
 
 def sync_client():
@@ -154,7 +199,8 @@ def sync_script(source: str):
 class ProcessPool:
     """Django's Redis cache's `pool_class` option: whatever the cache asks for, it gets the process's
     one pool. Django keeps a cache object per request context under ASGI, and each used to build its
-    own pool, so every request opened a new connection to Redis."""
+    own pool, so every request opened a new connection to Redis. With Sentinel that pool is the
+    sentinel-backed one, so the cache follows a failover like every other client."""
 
     @classmethod
     def from_url(cls, url: str, **options):
@@ -191,17 +237,32 @@ def _new_async_client(url: str):
     import redis.asyncio as aioredis
 
     policy = _policy()
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=policy["async_max_connections"],
-        timeout=policy["pool_timeout"],
-        retry=_async_retry(),
+    options = {
+        "max_connections": policy["async_max_connections"],
+        "timeout": policy["pool_timeout"],
+        "retry": _async_retry(),
         **_connection_options(socket_timeout=policy["async_socket_timeout"]),
-    )
+    }
+    if url is None:
+        pool = _async_sentinel_pool(**options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(url, **options)
     return aioredis.Redis(connection_pool=pool)
 
 
-_async_clients: PerLoop = PerLoop(lambda: _new_async_client(_url()))
+def _async_sentinel_pool(**options):
+    from redis.asyncio.connection import BlockingConnectionPool
+    from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+
+    class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+        """As the synchronous one: Sentinel's master discovery, the blocking pool's wait."""
+
+    sentinels = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs())
+    return BlockingSentinelConnectionPool(settings.REDIS_SENTINEL_MASTER, sentinels, **_master_options(), **options)
+
+
+# None: the Sentinel master (REDIS_URL then only names it).
+_async_clients: PerLoop = PerLoop(lambda: _new_async_client(None if sentinel_enabled() else _url()))
 
 
 def async_client():
@@ -287,12 +348,28 @@ def _layer_host(host: dict) -> dict:
     return host
 
 
+def channel_layer_hosts(host: dict) -> list[dict]:
+    """The layer's hosts in channels-redis's forms, from the one host of settings.CHANNEL_LAYERS:
+    Sentinel's (`sentinels` + `master_name`), or one per CHANNEL_LAYER_REDIS_URLS entry (else the
+    host's own `address`), each through `_layer_host` (the policy and the reporting connection class)."""
+    options = {key: value for key, value in host.items() if key != "address"}
+    if sentinel_enabled():
+        return [_layer_host({**options, **_master_options(), "sentinels": settings.REDIS_SENTINELS,
+                             "master_name": settings.REDIS_SENTINEL_MASTER, "sentinel_kwargs": _sentinel_kwargs()})]
+    if "address" not in host:
+        return [_layer_host(host)]
+    return [_layer_host({**options, "address": url}) for url in settings.CHANNEL_LAYER_REDIS_URLS or [host["address"]]]
+
+
 class RedisPubSubChannelLayer(_ChannelsRedisPubSubLayer):
     """channels-redis's pub/sub layer (CHANNEL_LAYERS) whose connections retry and health-check
-    like every other client here, and report a lost subscriber connection (core.layer_links). Only
-    the documented `hosts` argument is changed: each host dict is given to redis-py's connection
-    pool, which takes `retry`, `health_check_interval` and `connection_class`."""
+    like every other client here, follow the Sentinel master or shard over CHANNEL_LAYER_REDIS_URLS,
+    and report a lost subscriber connection (core.layer_links). Only the documented `hosts` argument
+    is changed (`channel_layer_hosts`): channels-redis gives each host dict to redis-py's
+    `ConnectionPool(**host)`, or the sentinel form to `SentinelConnectionPool`, which take `retry`,
+    `health_check_interval` and `connection_class`."""
 
     def __init__(self, *args, hosts=None, **kwargs):
-        hosts = [_layer_host(host) if isinstance(host, dict) else host for host in (hosts or [])] or None
+        hosts = [each for host in (hosts or []) for each in
+                 (channel_layer_hosts(host) if isinstance(host, dict) else [host])] or None
         super().__init__(*args, hosts=hosts, **kwargs)

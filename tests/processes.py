@@ -223,3 +223,110 @@ def report(drill: str, **figures) -> str:
     print(line)
     DRILL_FIGURES.append(line)
     return line
+
+
+class SentinelGroup:
+    """A Redis master, one replica and three `redis-sentinel` processes watching them, all on free
+    127.0.0.1 ports, nothing saved to disk. Fast failure detection (DOWN_AFTER_MS) so that a drill
+    fails over in seconds; a quorum of two, as in production with three sentinels."""
+
+    MASTER_NAME = "hotline"
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 3000
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="hotline-sentinel-"))
+        self.redis_ports = [free_port(), free_port()]  # master, replica
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    @property
+    def sentinels(self) -> str:
+        """REDIS_SENTINELS for this group."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    def _redis(self, port: int, *extra: str) -> None:
+        self.processes[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir), *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def _sentinel(self, port: int, master_port: int) -> None:
+        config = self.dir / f"sentinel-{port}.conf"  # sentinel rewrites its own file as it learns
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.MASTER_NAME} 127.0.0.1 {master_port} 2\n"
+            f"sentinel down-after-milliseconds {self.MASTER_NAME} {self.DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {self.MASTER_NAME} {self.FAILOVER_TIMEOUT_MS}\n"
+            f"sentinel parallel-syncs {self.MASTER_NAME} 1\n"
+        )
+        binary = shutil.which("redis-sentinel") or "redis-sentinel"
+        with open(self.dir / f"sentinel-{port}.log", "ab") as log:
+            self.processes[port] = subprocess.Popen([binary, str(config)], stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self) -> "SentinelGroup":
+        import redis
+
+        master, replica = self.redis_ports
+        self._redis(master)
+        self._redis(replica, "--replicaof", "127.0.0.1", str(master))
+        for port in self.sentinel_ports:
+            self._sentinel(port, master)
+
+        def replica_in_sync() -> bool:
+            try:
+                with redis.Redis(port=replica, socket_timeout=1) as client:
+                    return client.info("replication").get("master_link_status") == "up"
+            except redis.ConnectionError:
+                return False
+
+        def sentinels_agree() -> bool:
+            try:
+                for port in self.sentinel_ports:
+                    with redis.Redis(port=port, socket_timeout=1, decode_responses=True) as client:
+                        state = client.sentinel_master(self.MASTER_NAME)
+                        if state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
+                            return False
+                return True
+            except (redis.ConnectionError, redis.ResponseError):
+                return False
+
+        wait_for(replica_in_sync, 20, "the replica to sync with the master")
+        wait_for(sentinels_agree, 30, lambda: f"three sentinels to see each other and the replica:\n{self.logs()}")
+        return self
+
+    def master_port(self) -> int | None:
+        """The port of the master as a majority of the live sentinels see it now."""
+        import redis
+
+        seen = []
+        for port in self.sentinel_ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=1) as client:
+                    address = client.execute_command("SENTINEL", "get-master-addr-by-name", self.MASTER_NAME)
+                    seen.append(int(address[1]))
+            except redis.ConnectionError:
+                continue
+        return max(set(seen), key=seen.count) if seen else None
+
+    def kill_master(self) -> int:
+        """kill -9 the current master; returns its port."""
+        port = self.master_port()
+        process = self.processes[port]
+        process.kill()
+        process.wait(10)
+        return port
+
+    def logs(self) -> str:
+        return "\n".join(path.read_text(errors="replace")[-3000:] for path in sorted(self.dir.glob("*.log")))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -131,3 +131,12 @@ def test_the_reader_counts_hotline_s_and_the_peer_s_frames_alike():
     assert stats["dups"]["group20"] == 1
     assert stats["own"]["group20"] == 1  # p2 came from this socket's own user
     assert len(stats["latencies"]["group20"]) == 2 and all(0 < x < 5 for x in stats["latencies"]["group20"])
+
+
+def test_layer_redis_counts_are_parsed_and_label_their_rows(tmp_path):
+    assert parse(["chat"]).layer_redis == [1]
+    assert parse(["chat", "--layer-redis", "1,2"]).layer_redis == [1, 2]
+    with pytest.raises(SystemExit):
+        parse(["chat", "--layer-redis", "0"])
+    group = ServerGroup(backends=None, label_suffix="+2 layer Redis")
+    assert group.label == "daphne/hotline+2 layer Redis"

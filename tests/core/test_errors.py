@@ -132,3 +132,14 @@ def test_socket_translations():
         "type": "error", "code": "bad_frame", "detail": "The frame is not JSON.", "ref": None,
     }
     assert errors.close_code(ServiceError("forbidden", "x", status=403)) == 4403
+
+
+def test_redis_unavailable_is_a_503_with_retry_after_not_a_500():
+    """A Redis restart or Sentinel failover outlasting the clients' retries (issue 20)."""
+    import redis
+    from redis.sentinel import MasterNotFoundError
+
+    for failure in (redis.ConnectionError("refused"), redis.TimeoutError("slow"), MasterNotFoundError("no master")):
+        response = errors.api_exception_handler(failure, {})
+        assert response.status_code == 503 and response["Retry-After"] == "2"
+        assert response.data["code"] == "redis_unavailable"

@@ -90,3 +90,36 @@ async def test_a_command_sent_while_redis_is_down_waits_for_it_within_the_retrie
         assert await client.get("k") == b"2"
     finally:
         await client.aclose(close_connection_pool=True)
+
+
+async def test_the_channel_layer_comes_back_after_a_restart_and_reports_the_lost_link(throwaway_redis, settings, monkeypatch):
+    """The layer's pub/sub connection reconnects (and resubscribes) by itself, and its loss is
+    reported (core.layer_links.lost), so that chat closes its sockets for a resume."""
+    from core import layer_links
+    from core.redis_clients import RedisPubSubChannelLayer
+
+    settings.CHANNEL_LAYER_REDIS_URLS = []
+    reconnects = []
+    monkeypatch.setattr(layer_links, "lost", lambda: reconnects.append(1))
+    layer = RedisPubSubChannelLayer(hosts=[{"address": throwaway_redis.url}], prefix="restart")
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        await layer.group_send("room", {"type": "before"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "before"
+        assert reconnects == []
+
+        throwaway_redis.kill()
+        throwaway_redis.start()
+        receiving = asyncio.create_task(layer.receive(channel))
+        deadline = time.monotonic() + 10
+        while not receiving.done() and time.monotonic() < deadline:
+            try:
+                await layer.group_send("room", {"type": "after"})
+            except redis.ConnectionError:
+                pass
+            await asyncio.wait([receiving], timeout=0.2)
+        assert receiving.done() and receiving.result()["type"] == "after"
+        assert reconnects, "the lost link was not reported"
+    finally:
+        await layer.flush()
