@@ -142,4 +142,4 @@ def test_redis_unavailable_is_a_503_with_retry_after_not_a_500():
     for failure in (redis.ConnectionError("refused"), redis.TimeoutError("slow"), MasterNotFoundError("no master")):
         response = errors.api_exception_handler(failure, {})
         assert response.status_code == 503 and response["Retry-After"] == "2"
-        assert response.data["code"] == "redis_unavailable"
+        assert response.data["code"] == "service_unavailable"

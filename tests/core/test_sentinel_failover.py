@@ -258,7 +258,7 @@ async def _drill(group, servers, https, provider, alice_access, bob_access, room
         chat_watch = asyncio.create_task(chat_comes_back())
 
         # OTP login again, tried from the moment of the kill: a new number through each server, until
-        # it works on both. Meanwhile the servers answer 503 (redis_unavailable), never a 500.
+        # it works on both. Meanwhile the servers answer 503 (service_unavailable), never a 500.
         def logins_work() -> bool:
             return all(otp_login(http, provider, next(_numbers), timeout=2) for http in https)
 
