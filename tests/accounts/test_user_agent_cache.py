@@ -18,9 +18,13 @@ def test_a_repeated_user_agent_is_parsed_once_and_described_the_same():
     assert (info.misses, info.hits) == (1, 1)
 
 
-def test_a_very_long_user_agent_is_described_but_not_kept():
+def test_a_very_long_user_agent_is_described_from_its_first_characters():
+    """Only the first USER_AGENT_PARSE_MAX_LENGTH characters are parsed (a 5,000-digit version was a
+    500 in the parser) and kept as the cache's key, so a huge header costs one bounded entry."""
     services._user_agent_description.cache_clear()
     long = PIXEL + " x" * 400
     assert services._describe_user_agent(long)["device"] == "Phone (Pixel 8)"
-    assert services._user_agent_description.cache_info().currsize == 0
+    assert services._describe_user_agent(long + " y" * 5000)["device"] == "Phone (Pixel 8)"
+    info = services._user_agent_description.cache_info()
+    assert (info.currsize, info.misses, info.hits) == (1, 1, 1)
     assert services._describe_user_agent("") == {"device": "", "browser": "", "os": ""}

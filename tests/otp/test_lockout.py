@@ -108,7 +108,9 @@ def _post_all_at_once(bodies: list[dict], ip=lambda i: ATTACKER_IP) -> list[int]
 @pytest.mark.django_db(transaction=True)
 def test_parallel_wrong_tries_from_one_ip_count_at_most_its_budget(sms, otp_settings):
     otp_settings.OTP_FAILURES_PER_IP_PER_HOUR = 20
-    statuses = _post_all_at_once([{"mobile_number": VICTIM, "code": f"{i:06d}"} for i in range(40)])
+    # Inside one hour's window: run across an hour boundary, the budget would start again mid-test.
+    with time_machine.travel(HOUR_START + 10, tick=True):
+        statuses = _post_all_at_once([{"mobile_number": VICTIM, "code": f"{i:06d}"} for i in range(40)])
     assert statuses.count(401) == 20 and statuses.count(429) == 20, statuses
 
 
@@ -116,14 +118,16 @@ def test_parallel_wrong_tries_from_one_ip_count_at_most_its_budget(sms, otp_sett
 def test_parallel_wrong_tries_on_one_code_compare_at_most_its_failure_budget(sms, otp_settings, monkeypatch):
     otp_settings.OTP_FAILURES_PER_NUMBER_PER_HOUR = 20
     otp_settings.OTP_MAX_ATTEMPTS = 100
-    services.otp_code_send(mobile_number=VICTIM, ip=VICTIM_IP)
-    code = sms.last_code(VICTIM)
-    compared = []
-    real_digest = services.code_digest
-    monkeypatch.setattr(services, "code_digest", lambda **kw: compared.append(1) or real_digest(**kw))
-    guesses = [{"mobile_number": VICTIM, "code": wrong_code(f"{(int(code) + i) % 10**6:06d}")} for i in range(40)]
-    # 40 different IPs, so only the number's budget can refuse.
-    statuses = _post_all_at_once(guesses, ip=lambda i: f"198.51.100.{i + 1}")
+    # Inside one hour's window: run across an hour boundary, the budget would start again mid-test.
+    with time_machine.travel(HOUR_START + 10, tick=True):
+        services.otp_code_send(mobile_number=VICTIM, ip=VICTIM_IP)
+        code = sms.last_code(VICTIM)
+        compared = []
+        real_digest = services.code_digest
+        monkeypatch.setattr(services, "code_digest", lambda **kw: compared.append(1) or real_digest(**kw))
+        guesses = [{"mobile_number": VICTIM, "code": wrong_code(f"{(int(code) + i) % 10**6:06d}")} for i in range(40)]
+        # 40 different IPs, so only the number's budget can refuse.
+        statuses = _post_all_at_once(guesses, ip=lambda i: f"198.51.100.{i + 1}")
     assert len(compared) == 20  # today: all 40 compared
     # The 21st reservation blocks the code (429); tries that come later find no live code (401).
     assert statuses.count(429) >= 1 and statuses.count(401) + statuses.count(429) == 40, statuses
