@@ -63,3 +63,13 @@ async def wait_for(predicate, timeout: float = 3.0, step: float = 0.02):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(step)
+
+
+async def confirm_through_simulator(client, sim, code_id: str) -> None:
+    """The person confirms in the messenger (the simulator), and the code's result says so."""
+    sim.core.confirm(code_id)
+
+    async def confirmed():
+        return (await client.post("/proxy/auth/result", {"code_id": code_id})).json()["status"] == "confirmed"
+
+    await wait_for(confirmed)

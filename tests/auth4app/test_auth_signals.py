@@ -10,7 +10,7 @@ from django.test import AsyncClient
 from accounts.models import User
 from tests.receivers import receiving
 
-from .conftest import wait_for
+from .conftest import confirm_through_simulator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("a4a_settings")]
 
@@ -20,12 +20,7 @@ PHONE = "+79991234567"
 async def test_completing_a_messenger_login_sends_user_logged_in_and_sets_last_login(sim, poller):
     client = AsyncClient()
     code_id = (await client.post("/proxy/auth/code", {"phone": PHONE})).json()["code_id"]
-    sim.core.confirm(code_id)
-
-    async def confirmed():
-        return (await client.post("/proxy/auth/result", {"code_id": code_id})).json()["status"] == "confirmed"
-
-    await wait_for(confirmed)
+    await confirm_through_simulator(client, sim, code_id)
     with receiving(user_logged_in) as logins:
         response = await client.post("/proxy/auth/complete", {"code_id": code_id})
     assert response.status_code == 200, response.content

@@ -11,7 +11,7 @@ from django.test import AsyncClient
 
 from auth4app.services import BROWSER_COOKIE
 
-from .conftest import API_KEY, cookie_header, open_socket, wait_for
+from .conftest import API_KEY, confirm_through_simulator, cookie_header, open_socket, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("a4a_settings")]
 
@@ -109,12 +109,7 @@ async def test_result_and_complete_through_every_status(sim, poller):
     early = await client.post("/proxy/auth/complete", {"code_id": code_id})
     assert early.status_code == 400 and early.json()["error"]
 
-    sim.core.confirm(code_id)
-
-    async def confirmed():
-        return (await client.post("/proxy/auth/result", {"code_id": code_id})).json()["status"] == "confirmed"
-
-    await wait_for(confirmed)
+    await confirm_through_simulator(client, sim, code_id)
     result = (await client.post("/proxy/auth/result", {"code_id": code_id})).json()
     assert result == {"auth": True, "status": "confirmed", "phone": PHONE}
 

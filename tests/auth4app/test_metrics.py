@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from auth4app import upstream
 from tests.fakes.http import FakeHTTPServer, Reply
 
-from .conftest import wait_for
+from .conftest import confirm_through_simulator
 
 PHONE = "+79991234567"
 
@@ -30,12 +30,7 @@ async def test_a_confirmed_login_counts_calls_a_push_and_a_login(sim, poller):
     }
     client = AsyncClient()
     code_id = (await client.post("/proxy/auth/code", {"phone": PHONE})).json()["code_id"]
-    sim.core.confirm(code_id)
-
-    async def confirmed():
-        return (await client.post("/proxy/auth/result", {"code_id": code_id})).json()["status"] == "confirmed"
-
-    await wait_for(confirmed)
+    await confirm_through_simulator(client, sim, code_id)
     assert (await client.post("/proxy/auth/complete", {"code_id": code_id})).status_code == 200
     assert value("hotline_auth4app_upstream_requests_total", endpoint="code_get", outcome="ok") == before["get"] + 1
     assert value("hotline_auth4app_upstream_duration_seconds_count", endpoint="code_get") == before["timed"] + 1
